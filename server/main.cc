@@ -1,0 +1,100 @@
+// terraserve: gRPC text-generation server for sparse Terraformer models.
+//
+//   terraserve --model_dir=models/terraformer-tiny --port=50051 --metrics_port=9464
+//
+// Every flag can also be set by an environment variable TERRASERVE_<FLAG> (upper
+// case); a flag on the command line wins. SIGTERM or SIGINT drains and exits 0.
+#include <signal.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "engine/base/logging.h"
+#include "server/server.h"
+
+ABSL_FLAG(std::string, model_dir, "models/terraformer-tiny",
+          "Model directory holding config.json, model.safetensors and tokenizer.model.");
+ABSL_FLAG(std::string, host, "127.0.0.1",
+          "Address to bind gRPC and metrics to; 0.0.0.0 for every interface.");
+ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free one.");
+ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 picks a free one, -1 is off.");
+ABSL_FLAG(std::string, port_file, "",
+          "If set, write the bound gRPC port to this file once listening.");
+ABSL_FLAG(double, shutdown_grace, 20,
+          "Seconds in-flight requests may take to finish after SIGTERM.");
+ABSL_FLAG(int, max_receive_message_bytes, 4 << 20, "Largest gRPC request accepted, bytes.");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+
+namespace {
+
+// Copies TERRASERVE_<NAME> environment variables into argv as --name=value, placed
+// before the real arguments so that the command line wins.
+std::vector<std::string> ArgsWithEnvironment(int argc, char** argv) {
+  std::vector<std::string> args = {argv[0]};
+  for (const char* name :
+       {"model_dir", "host", "port", "metrics_port", "port_file", "shutdown_grace",
+        "max_receive_message_bytes", "log_level"}) {
+    std::string env = absl::StrCat("TERRASERVE_", absl::AsciiStrToUpper(name));
+    if (const char* value = std::getenv(env.c_str())) {
+      args.push_back(absl::StrCat("--", name, "=", value));
+    }
+  }
+  for (int i = 1; i < argc; ++i) args.emplace_back(argv[i]);
+  return args;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "gRPC text-generation server for sparse Terraformer models.\n"
+      "Usage: terraserve [--model_dir=DIR] [--host=ADDR] [--port=N] [--metrics_port=N]");
+  std::vector<std::string> args = ArgsWithEnvironment(argc, argv);
+  std::vector<char*> arg_ptrs;
+  for (auto& a : args) arg_ptrs.push_back(a.data());
+  absl::ParseCommandLine(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
+
+  auto level = terraserve::ParseLogLevel(absl::GetFlag(FLAGS_log_level));
+  if (!level.ok()) {
+    TS_LOG(Error) << "--log_level: " << level.status().message();
+    return 2;
+  }
+  terraserve::SetMinLogLevel(*level);
+
+  // Block the stop signals before any thread starts, so that every thread inherits
+  // the mask and only sigwait below sees them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  terraserve::server::ServerOptions options;
+  options.model_dir = absl::GetFlag(FLAGS_model_dir);
+  options.host = absl::GetFlag(FLAGS_host);
+  options.port = absl::GetFlag(FLAGS_port);
+  options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  options.port_file = absl::GetFlag(FLAGS_port_file);
+  options.shutdown_grace_seconds = absl::GetFlag(FLAGS_shutdown_grace);
+  options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
+
+  auto server = terraserve::server::Server::Start(options);
+  if (!server.ok()) {
+    TS_LOG(Error) << "terraserve failed to start: " << server.status().message();
+    return absl::IsInvalidArgument(server.status()) ? 2 : 1;
+  }
+  int signal_number = 0;
+  sigwait(&stop_signals, &signal_number);
+  TS_LOG(Info) << "received " << (signal_number == SIGTERM ? "SIGTERM" : "SIGINT")
+               << ", draining for up to " << options.shutdown_grace_seconds << " s";
+  (*server)->Shutdown(absl::Seconds(options.shutdown_grace_seconds));
+  TS_LOG(Info) << "terraserve stopped";
+  return 0;
+}

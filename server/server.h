@@ -1,0 +1,52 @@
+// A running terraserve process: gRPC server (TextGeneration, health, reflection) and
+// the Prometheus exposer (server layer).
+//
+// Thread-safety: Start, Drain and Shutdown are called from one thread (main).
+#ifndef TERRASERVE_SERVER_SERVER_H_
+#define TERRASERVE_SERVER_SERVER_H_
+
+#include <memory>
+
+#include <grpcpp/server.h>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "server/server_options.h"
+
+namespace prometheus {
+class Exposer;
+}
+
+namespace terraserve::server {
+
+class GenerationService;
+
+class Server {
+ public:
+  // Validates options, binds both ports and starts serving. Returns INVALID_ARGUMENT
+  // for bad options and UNAVAILABLE when a port cannot be bound.
+  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
+  ~Server();
+
+  int grpc_port() const { return grpc_port_; }
+  // -1 when metrics are off.
+  int metrics_port() const { return metrics_port_; }
+
+  // Flips health to NOT_SERVING and makes new calls fail with UNAVAILABLE, then waits
+  // up to `grace` for in-flight calls and shuts the listeners down.
+  void Shutdown(absl::Duration grace);
+
+ private:
+  Server() = default;
+
+  ServerOptions options_;
+  std::unique_ptr<GenerationService> service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int grpc_port_ = 0;
+  int metrics_port_ = -1;
+};
+
+}  // namespace terraserve::server
+
+#endif  // TERRASERVE_SERVER_SERVER_H_

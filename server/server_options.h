@@ -1,0 +1,36 @@
+// Options of a terraserve process, filled from flags in main.cc (server layer).
+#ifndef TERRASERVE_SERVER_SERVER_OPTIONS_H_
+#define TERRASERVE_SERVER_SERVER_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace terraserve::server {
+
+struct ServerOptions {
+  // Model directory: config.json, model.safetensors, tokenizer.model.
+  std::string model_dir;
+  // Address the gRPC and metrics listeners bind to. Loopback by default; 0.0.0.0 in
+  // containers.
+  std::string host = "127.0.0.1";
+  // gRPC port; 0 picks a free one (reported through port_file and the log).
+  int port = 50051;
+  // Prometheus /metrics port; 0 picks a free one; -1 disables metrics.
+  int metrics_port = 9464;
+  // If set, the bound gRPC port is written here once the server is listening
+  // (used by tests that start the server on port 0).
+  std::string port_file;
+  // Seconds in-flight requests may take to finish after SIGTERM.
+  double shutdown_grace_seconds = 20;
+  // Largest request accepted, bytes.
+  int max_receive_message_bytes = 4 << 20;
+
+  // Returns INVALID_ARGUMENT naming the first bad field.
+  absl::Status Validate() const;
+};
+
+}  // namespace terraserve::server
+
+#endif  // TERRASERVE_SERVER_SERVER_OPTIONS_H_
