@@ -14,7 +14,7 @@ BUILD_PKGS=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libabsl-dev
   libdnnl-dev ocl-icd-opencl-dev
   prometheus-cpp-dev libgtest-dev libgmock-dev libbenchmark-dev
-  nlohmann-json3-dev libsentencepiece-dev grpc-proto
+  nlohmann-json3-dev grpc-proto
 )
 # PyTorch falls back to the slow reference BLAS without libopenblas0-pthread.
 TRAIN_PKGS=(
@@ -26,7 +26,7 @@ TEST_PKGS=(
   python3-grpcio python3-protobuf prometheus curl procps
 )
 RUNTIME_PKGS=(
-  libgrpc++1.51 libprotobuf32 libabsl20220623 libdnnl2 libgomp1 libsentencepiece0
+  libgrpc++1.51 libprotobuf32 libabsl20220623 libdnnl2 libgomp1
   libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 ca-certificates
 )
 

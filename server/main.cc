@@ -31,6 +31,19 @@ ABSL_FLAG(double, shutdown_grace, 20,
           "Seconds in-flight requests may take to finish after SIGTERM.");
 ABSL_FLAG(int, max_receive_message_bytes, 4 << 20, "Largest gRPC request accepted, bytes.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+ABSL_FLAG(int, max_input_tokens, 0, "Longest prompt in tokens; 0 = model context - 1.");
+ABSL_FLAG(int, max_total_tokens, 0, "Prompt + generated tokens; 0 = model context.");
+ABSL_FLAG(int, default_max_new_tokens, 256, "max_new_tokens for requests that leave it 0.");
+ABSL_FLAG(int, max_top_logprobs, 20, "Cap on output.top_logprobs.");
+ABSL_FLAG(int, max_queued_requests, 256,
+          "Requests waiting for admission; beyond it calls get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_running_sequences, 64, "Sequences decoding or prefilling at once.");
+ABSL_FLAG(int, max_batch_tokens, 512, "Tokens one engine step may process.");
+ABSL_FLAG(int, prefill_chunk_tokens, 256, "Largest prompt chunk one sequence prefills per step.");
+ABSL_FLAG(int64_t, kv_cache_tokens, 0,
+          "KV cache capacity in positions; 0 = use --kv_cache_bytes, or 16 full contexts.");
+ABSL_FLAG(int64_t, kv_cache_bytes, 0, "KV cache capacity in bytes (when --kv_cache_tokens is 0).");
+ABSL_FLAG(int, kv_block_size, 16, "Positions per KV-cache block.");
 
 namespace {
 
@@ -40,7 +53,10 @@ std::vector<std::string> ArgsWithEnvironment(int argc, char** argv) {
   std::vector<std::string> args = {argv[0]};
   for (const char* name :
        {"model_dir", "host", "port", "metrics_port", "port_file", "shutdown_grace",
-        "max_receive_message_bytes", "log_level"}) {
+        "max_receive_message_bytes", "log_level", "max_input_tokens", "max_total_tokens",
+        "default_max_new_tokens", "max_top_logprobs", "max_queued_requests",
+        "max_running_sequences", "max_batch_tokens", "prefill_chunk_tokens", "kv_cache_tokens",
+        "kv_cache_bytes", "kv_block_size"}) {
     std::string env = absl::StrCat("TERRASERVE_", absl::AsciiStrToUpper(name));
     if (const char* value = std::getenv(env.c_str())) {
       args.push_back(absl::StrCat("--", name, "=", value));
@@ -84,11 +100,27 @@ int main(int argc, char** argv) {
   options.port_file = absl::GetFlag(FLAGS_port_file);
   options.shutdown_grace_seconds = absl::GetFlag(FLAGS_shutdown_grace);
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
+  options.max_input_tokens = absl::GetFlag(FLAGS_max_input_tokens);
+  options.max_total_tokens = absl::GetFlag(FLAGS_max_total_tokens);
+  options.default_max_new_tokens = absl::GetFlag(FLAGS_default_max_new_tokens);
+  options.max_top_logprobs = absl::GetFlag(FLAGS_max_top_logprobs);
+  options.scheduler.max_queued_requests = absl::GetFlag(FLAGS_max_queued_requests);
+  options.scheduler.max_running_sequences = absl::GetFlag(FLAGS_max_running_sequences);
+  options.scheduler.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
+  options.scheduler.prefill_chunk_tokens = absl::GetFlag(FLAGS_prefill_chunk_tokens);
+  options.engine.kv_cache_tokens = absl::GetFlag(FLAGS_kv_cache_tokens);
+  options.engine.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_bytes);
+  options.engine.kv_block_size = absl::GetFlag(FLAGS_kv_block_size);
 
   auto server = terraserve::server::Server::Start(options);
   if (!server.ok()) {
     TS_LOG(Error) << "terraserve failed to start: " << server.status().message();
     return absl::IsInvalidArgument(server.status()) ? 2 : 1;
+  }
+  if (absl::Status s = (*server)->LoadModel(); !s.ok()) {
+    TS_LOG(Error) << "terraserve cannot serve the model: " << s.message();
+    (*server)->Shutdown(absl::ZeroDuration());
+    return 1;
   }
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);

@@ -1,5 +1,6 @@
 #include "server/server.h"
 
+#include <algorithm>
 #include <fstream>
 #include <memory>
 #include <string>
@@ -11,9 +12,11 @@
 #include <prometheus/exposer.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "engine/base/logging.h"
 #include "engine/base/status_macros.h"
 #include "server/grpc/generation_service.h"
+#include "server/scheduler/generation_request.h"
 
 namespace terraserve::server {
 namespace {
@@ -87,13 +90,84 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   return server;
 }
 
+namespace {
+
+// Collects a warm-up generation's end.
+class WarmUpSink final : public ResponseSink {
+ public:
+  void Push(GenerationUpdate update) override {
+    absl::MutexLock lock(&mu_);
+    if (!update.error.ok()) status_ = update.error;
+    if (update.final || !update.error.ok()) done_ = true;
+  }
+  bool closed() const override { return false; }
+  absl::Status Wait(absl::Duration timeout) {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
+    if (!done_) return absl::DeadlineExceededError("warm-up generation did not finish");
+    return status_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status status_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace
+
+absl::Status Server::LoadModel() {
+  const absl::Time start = absl::Now();
+  TS_ASSIGN_OR_RETURN(engine_, engine::LoadEngine(options_.model_dir, options_.engine));
+  TS_ASSIGN_OR_RETURN(scheduler_, Scheduler::Create(engine_.get(), options_.scheduler, observer_));
+  scheduler_->Start();
+  TS_RETURN_IF_ERROR(WarmUp());
+  const engine::ModelInfo& info = engine_->model_info();
+  RequestLimits limits;
+  limits.vocab_size = info.config.vocab_size;
+  limits.max_total_tokens = options_.max_total_tokens > 0
+                                ? std::min(options_.max_total_tokens, info.max_context)
+                                : info.max_context;
+  limits.max_input_tokens = options_.max_input_tokens > 0
+                                ? std::min(options_.max_input_tokens, limits.max_total_tokens - 1)
+                                : limits.max_total_tokens - 1;
+  limits.default_max_new_tokens = options_.default_max_new_tokens;
+  limits.max_top_logprobs = options_.max_top_logprobs;
+  service_->Attach(scheduler_.get(), limits);
+  grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
+  TS_LOG(Info) << "model " << info.model_id << " loaded and warmed up in "
+               << absl::FormatDuration(absl::Now() - start) << ": " << info.parameters
+               << " parameters, KV cache " << info.kv_total_blocks << " blocks of "
+               << info.kv_block_size << " positions";
+  return absl::OkStatus();
+}
+
+absl::Status Server::WarmUp() {
+  // One short generation builds every oneDNN primitive and touches every weight before
+  // the server reports ready (first-use JIT costs milliseconds per primitive).
+  auto request = std::make_unique<GenerationRequest>();
+  request->request_id = "warm-up";
+  const int vocab = engine_->model_info().config.vocab_size;
+  for (int i = 0; i < 8; ++i) request->prompt.push_back((i * 7 + 3) % vocab);
+  request->max_new_tokens = 2;
+  request->ignore_eos = true;
+  auto sink = std::make_shared<WarmUpSink>();
+  TS_RETURN_IF_ERROR(scheduler_->Submit(std::move(request), sink).status());
+  absl::Status s = sink->Wait(absl::Seconds(120));
+  if (!s.ok()) return absl::InternalError(absl::StrCat("warm-up failed: ", s.message()));
+  return absl::OkStatus();
+}
+
 void Server::Shutdown(absl::Duration grace) {
   if (grpc_server_ == nullptr) return;
-  grpc_server_->GetHealthCheckService()->Shutdown();
-  service_->StartDraining();
-  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  grpc_server_->GetHealthCheckService()->Shutdown();  // every service NOT_SERVING
+  service_->StartDraining();                          // new calls: UNAVAILABLE
+  if (scheduler_) scheduler_->Stop(absl::Now() + grace);  // in-flight calls finish
+  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
   grpc_server_->Wait();
   grpc_server_.reset();
+  scheduler_.reset();
+  engine_.reset();
 }
 
 Server::~Server() { Shutdown(absl::ZeroDuration()); }

@@ -11,6 +11,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "engine/engine.h"
+#include "server/scheduler/scheduler.h"
 #include "server/server_options.h"
 
 namespace prometheus {
@@ -23,10 +25,15 @@ class GenerationService;
 
 class Server {
  public:
-  // Validates options, binds both ports and starts serving. Returns INVALID_ARGUMENT
-  // for bad options and UNAVAILABLE when a port cannot be bound.
+  // Validates options, binds both ports and starts serving health (the model service
+  // NOT_SERVING until LoadModel). INVALID_ARGUMENT for bad options, UNAVAILABLE when
+  // a port cannot be bound.
   static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options);
   ~Server();
+
+  // Loads options.model_dir, warms every kernel up with a short generation, starts the
+  // scheduler and marks the model service SERVING. Errors name the bad file or field.
+  absl::Status LoadModel();
 
   int grpc_port() const { return grpc_port_; }
   // -1 when metrics are off.
@@ -39,7 +46,12 @@ class Server {
  private:
   Server() = default;
 
+  absl::Status WarmUp();
+
   ServerOptions options_;
+  SchedulerObserver* observer_ = nullptr;
+  std::unique_ptr<engine::Engine> engine_;
+  std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<GenerationService> service_;
   std::unique_ptr<grpc::Server> grpc_server_;
   std::unique_ptr<prometheus::Exposer> exposer_;

@@ -27,7 +27,33 @@ absl::Status ServerOptions::Validate() const {
         "--max_receive_message_bytes must be at least 1024, got ",
         max_receive_message_bytes));
   }
-  return absl::OkStatus();
+  if (max_input_tokens < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_input_tokens must be >= 0, got ", max_input_tokens));
+  }
+  if (max_total_tokens < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_total_tokens must be >= 0, got ", max_total_tokens));
+  }
+  if (max_input_tokens > 0 && max_total_tokens > 0 && max_input_tokens >= max_total_tokens) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_input_tokens (", max_input_tokens,
+                                                   ") must be below --max_total_tokens (",
+                                                   max_total_tokens, ")"));
+  }
+  if (default_max_new_tokens < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("--default_max_new_tokens must be >= 1, got ",
+                                                   default_max_new_tokens));
+  }
+  if (max_top_logprobs < 0 || max_top_logprobs > 100) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_top_logprobs must be in [0, 100], got ",
+                                                   max_top_logprobs));
+  }
+  if (engine.kv_cache_tokens < 0 || engine.kv_cache_bytes < 0) {
+    return absl::InvalidArgumentError("--kv_cache_tokens and --kv_cache_bytes must be >= 0");
+  }
+  if (engine.kv_block_size < 1 || engine.kv_block_size > 1024) {
+    return absl::InvalidArgumentError(absl::StrCat("--kv_block_size must be in [1, 1024], got ",
+                                                   engine.kv_block_size));
+  }
+  return scheduler.Validate();
 }
 
 }  // namespace terraserve::server

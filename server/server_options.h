@@ -6,6 +6,8 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "engine/engine.h"
+#include "server/scheduler/scheduler.h"
 
 namespace terraserve::server {
 
@@ -26,6 +28,18 @@ struct ServerOptions {
   double shutdown_grace_seconds = 20;
   // Largest request accepted, bytes.
   int max_receive_message_bytes = 4 << 20;
+
+  // Longest prompt in tokens; 0 = the model's context minus one.
+  int max_input_tokens = 0;
+  // Prompt + generated tokens; 0 = the model's context.
+  int max_total_tokens = 0;
+  // max_new_tokens when a request leaves it 0.
+  int default_max_new_tokens = 256;
+  // Cap on OutputOptions.top_logprobs.
+  int max_top_logprobs = 20;
+
+  engine::EngineOptions engine;
+  SchedulerOptions scheduler;
 
   // Returns INVALID_ARGUMENT naming the first bad field.
   absl::Status Validate() const;

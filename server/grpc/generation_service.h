@@ -1,12 +1,20 @@
 // terraserve.v1.TextGeneration on the gRPC callback API (server/grpc layer).
 //
-// Thread-safety: all methods are called by gRPC's callback threads concurrently;
-// the service's own state is atomic.
+// Handlers validate and convert the request, then hand it to the scheduler and return
+// at once; they never block a gRPC thread. Before a model is attached, and while
+// draining, every call fails with UNAVAILABLE.
+//
+// Thread-safety: all methods may be called concurrently; Attach happens-before
+// serving (it is published through an atomic).
 #ifndef TERRASERVE_SERVER_GRPC_GENERATION_SERVICE_H_
 #define TERRASERVE_SERVER_GRPC_GENERATION_SERVICE_H_
 
 #include <atomic>
+#include <random>
 
+#include "absl/synchronization/mutex.h"
+#include "server/grpc/request_validation.h"
+#include "server/scheduler/scheduler.h"
 #include "terraserve/v1/generation.grpc.pb.h"
 
 namespace terraserve::server {
@@ -15,6 +23,8 @@ class GenerationService final : public terraserve::v1::TextGeneration::CallbackS
  public:
   GenerationService() = default;
 
+  // Starts serving with this scheduler (which must outlive the service's use).
+  void Attach(Scheduler* scheduler, const RequestLimits& limits);
   // After this, every new call fails with UNAVAILABLE.
   void StartDraining() { draining_.store(true); }
 
@@ -35,9 +45,18 @@ class GenerationService final : public terraserve::v1::TextGeneration::CallbackS
                                          v1::ModelInfo* response) override;
 
  private:
-  grpc::Status NotReady() const;
+  // The scheduler if serving, else null with *status set to UNAVAILABLE.
+  Scheduler* Ready(grpc::Status* status) const;
+  absl::StatusOr<std::unique_ptr<GenerationRequest>> Convert(
+      grpc::CallbackServerContext* context, const v1::GenerateRequest& request);
+  uint64_t NewSeed();
 
+  std::atomic<Scheduler*> scheduler_{nullptr};
+  RequestLimits limits_;
   std::atomic<bool> draining_{false};
+  std::atomic<uint64_t> request_counter_{0};
+  absl::Mutex seed_mu_;
+  std::mt19937_64 seed_rng_ ABSL_GUARDED_BY(seed_mu_){std::random_device{}()};
 };
 
 }  // namespace terraserve::server

@@ -1,0 +1,103 @@
+// The engine contract the scheduler depends on (engine layer, public header).
+//
+// An Engine runs one forward pass per Step over a ragged batch: each item is one
+// sequence contributing either a chunk of prompt tokens (prefill) or one new token
+// (decode). It owns the model, the KV-cache pool and every sequence's incremental
+// state. It knows nothing of gRPC, protobuf or Prometheus.
+//
+// Thread-compatible: exactly one thread (the scheduler's) calls it.
+#ifndef TERRASERVE_ENGINE_ENGINE_H_
+#define TERRASERVE_ENGINE_ENGINE_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "engine/model/model_config.h"
+#include "engine/tokenizer/tokenizer.h"
+
+namespace terraserve::engine {
+
+using SequenceId = int64_t;
+
+struct ModelInfo {
+  std::string model_id;     // directory name
+  ModelConfig config;
+  int64_t parameters = 0;
+  std::string dtype = "f32";  // how weights are held in memory
+  int max_context = 0;        // positions one sequence may hold
+  int kv_block_size = 0;      // positions per KV block
+  int kv_total_blocks = 0;
+};
+
+struct StepItem {
+  SequenceId id = 0;
+  std::vector<int32_t> tokens;  // prefill chunk, or the one token to decode
+  bool need_logits = false;     // logits of the last token are wanted
+};
+
+struct StepInput {
+  std::vector<StepItem> items;
+};
+
+struct StepStats {
+  int sequences = 0;
+  int prefill_tokens = 0;  // tokens of items with more than one token
+  int decode_tokens = 0;
+  absl::Duration duration;
+};
+
+struct StepOutput {
+  // [logit_items.size(), vocab_size]: row i belongs to items[logit_items[i]].
+  std::vector<float> logits;
+  std::vector<int> logit_items;
+  StepStats stats;
+};
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+
+  virtual const ModelInfo& model_info() const = 0;
+  virtual const Tokenizer& tokenizer() const = 0;
+
+  // Starts sequence `id`, reserving KV blocks for `max_tokens` positions up front so
+  // it can never run out later. RESOURCE_EXHAUSTED when too few blocks are free,
+  // INVALID_ARGUMENT when max_tokens exceeds max_context, ALREADY_EXISTS for a live id.
+  virtual absl::Status AddSequence(SequenceId id, int64_t max_tokens) = 0;
+  // Ends a sequence and returns its blocks at once. Unknown ids are ignored.
+  virtual void RemoveSequence(SequenceId id) = 0;
+
+  // One forward pass. INVALID_ARGUMENT for unknown sequences, duplicate ids, empty
+  // items, token ids outside the vocabulary or more tokens than reserved; INTERNAL if
+  // a kernel fails (the batch's sequences should then be dropped).
+  virtual absl::StatusOr<StepOutput> Step(const StepInput& input) = 0;
+
+  virtual int free_kv_blocks() const = 0;
+  // Blocks AddSequence would take for `tokens` positions.
+  virtual int64_t BlocksFor(int64_t tokens) const = 0;
+  // Weight bytes and multiply-adds one decode token costs at `context` positions.
+  virtual int64_t decode_bytes_per_token() const = 0;
+  virtual int64_t decode_macs_per_token(int64_t context) const = 0;
+};
+
+struct EngineOptions {
+  // KV-cache capacity: in positions (tokens) if > 0, else in bytes if > 0, else
+  // 16 full-length sequences.
+  int64_t kv_cache_tokens = 0;
+  int64_t kv_cache_bytes = 0;
+  int kv_block_size = 16;  // positions per block
+};
+
+// Loads config.json, model.safetensors and tokenizer.model from `model_dir`. Every
+// problem is a clear error: NOT_FOUND for a missing file, INVALID_ARGUMENT naming the
+// file, field or tensor otherwise.
+absl::StatusOr<std::unique_ptr<Engine>> LoadEngine(const std::string& model_dir,
+                                                   const EngineOptions& options);
+
+}  // namespace terraserve::engine
+
+#endif  // TERRASERVE_ENGINE_ENGINE_H_

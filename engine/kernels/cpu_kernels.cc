@@ -1,0 +1,129 @@
+#include "engine/kernels/cpu_kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "engine/kernels/vector_ops.h"
+
+namespace terraserve::engine::kernels {
+
+void LayerNorm(const float* x, int64_t rows, int d, const float* scale, const float* bias,
+               bool center, float* y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x + r * d;
+    float* yr = y + r * d;
+    float mean = 0;
+    if (center) {
+      for (int i = 0; i < d; ++i) mean += xr[i];
+      mean /= d;
+    }
+    float var = 0;
+    for (int i = 0; i < d; ++i) var += (xr[i] - mean) * (xr[i] - mean);
+    float inv = 1.0f / std::sqrt(var / d + 1e-6f);
+    if (center) {
+      for (int i = 0; i < d; ++i) yr[i] = (xr[i] - mean) * inv * scale[i] + bias[i];
+    } else {
+      for (int i = 0; i < d; ++i) yr[i] = xr[i] * inv * scale[i];
+    }
+  }
+}
+
+void Softmax(float* x, int64_t rows, int64_t n) {
+  for (int64_t r = 0; r < rows; ++r) {
+    float* xr = x + r * n;
+    float mx = *std::max_element(xr, xr + n);
+    float sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += (xr[i] = std::exp(xr[i] - mx));
+    float inv = 1.0f / sum;
+    for (int64_t i = 0; i < n; ++i) xr[i] *= inv;
+  }
+}
+
+void Embed(const float* table, const float* pos_table, const int32_t* ids,
+           const int32_t* positions, int64_t n, int d, float* out) {
+  for (int64_t i = 0; i < n; ++i) {
+    std::memcpy(out + i * d, table + int64_t(ids[i]) * d, sizeof(float) * d);
+    if (pos_table != nullptr) Axpy(1.0f, pos_table + int64_t(positions[i]) * d, out + i * d, d);
+  }
+}
+
+void CausalAttention(const float* q, int T, int64_t start, int n_heads, const KvView& kv,
+                     float* out) {
+  const int d = kv.d, dh = d / n_heads;
+  const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(dh));
+  thread_local std::vector<float> scores;
+  scores.resize(static_cast<size_t>(start + T));
+  for (int t = 0; t < T; ++t) {
+    const int64_t len = start + t + 1;
+    for (int h = 0; h < n_heads; ++h) {
+      const float* qh = q + int64_t(t) * d + h * dh;
+      float mx = -INFINITY;
+      for (int64_t p = 0; p < len; ++p) {
+        scores[p] = Dot(qh, kv.key(p) + h * dh, dh) * inv_sqrt;
+        mx = std::max(mx, scores[p]);
+      }
+      float sum = 0;
+      for (int64_t p = 0; p < len; ++p) sum += (scores[p] = std::exp(scores[p] - mx));
+      const float inv = 1.0f / sum;
+      float* oh = out + int64_t(t) * d + h * dh;
+      std::fill(oh, oh + dh, 0.0f);
+      for (int64_t p = 0; p < len; ++p) Axpy(scores[p] * inv, kv.value(p) + h * dh, oh, dh);
+    }
+  }
+}
+
+void SparseFfRow(const float* x, const int32_t* idx, const float* probs,
+                 const SparseFfWeights& w, float* y) {
+  // Only the chosen rows are touched, in place: one dot with a W1 row and one axpy
+  // with a W2 row per block (no gather copy, toolchain.md 4c).
+  std::memcpy(y, w.b2, sizeof(float) * w.d);
+  for (int b = 0; b < w.n_blocks; ++b) {
+    const float* u = w.w1t + (int64_t(b) * w.block + idx[b]) * w.d;
+    float h = Dot(x, u, w.d);
+    if (h <= 0) continue;
+    if (probs != nullptr) h *= probs[b];
+    Axpy(h, w.w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d, y, w.d);
+  }
+}
+
+void BlockArgmax(const float* logits, int n_blocks, int block, int32_t* idx, float* probs) {
+  for (int b = 0; b < n_blocks; ++b) {
+    const float* l = logits + int64_t(b) * block;
+    int best = 0;
+    for (int e = 1; e < block; ++e) {
+      if (l[e] > l[best]) best = e;
+    }
+    idx[b] = best;
+    if (probs != nullptr) {
+      float sum = 0;
+      for (int e = 0; e < block; ++e) sum += std::exp(l[e] - l[best]);
+      probs[b] = 1.0f / sum;
+    }
+  }
+}
+
+void CausalConv(const float* history, const float* y, int T, int S, int M, int kL, int kS,
+                const float* weight, const float* bias, float* out) {
+  const int half = (kS - 1) / 2, width = S * M;
+  for (int t = 0; t < T; ++t) {
+    for (int s = 0; s < S; ++s) {
+      float* o = out + int64_t(t) * width + s * M;
+      std::memcpy(o, bias, sizeof(float) * M);
+      for (int i = 0; i < kL; ++i) {
+        const int r = t + i;
+        const float* in = r < kL - 1 ? history + int64_t(r) * width
+                                     : y + int64_t(r - (kL - 1)) * width;
+        for (int j = 0; j < kS; ++j) {
+          const int sm = s - half + j;
+          if (sm < 0 || sm >= S) continue;
+          const float* w = weight + (int64_t(i) * kS + j) * M * M;
+          for (int c = 0; c < M; ++c) Axpy(in[sm * M + c], w + int64_t(c) * M, o, M);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace terraserve::engine::kernels

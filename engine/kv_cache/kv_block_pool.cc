@@ -1,0 +1,98 @@
+#include "engine/kv_cache/kv_block_pool.h"
+
+#include <new>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "engine/base/logging.h"
+
+namespace terraserve::engine {
+
+KvLease::KvLease(KvBlockPool* pool, std::vector<int32_t> blocks)
+    : pool_(pool), blocks_(std::move(blocks)) {}
+
+KvLease::KvLease(KvLease&& other) noexcept
+    : pool_(other.pool_), blocks_(std::move(other.blocks_)) {
+  other.pool_ = nullptr;
+  other.blocks_.clear();
+}
+
+KvLease& KvLease::operator=(KvLease&& other) noexcept {
+  if (this != &other) {
+    Release();
+    pool_ = other.pool_;
+    blocks_ = std::move(other.blocks_);
+    other.pool_ = nullptr;
+    other.blocks_.clear();
+  }
+  return *this;
+}
+
+KvLease::~KvLease() { Release(); }
+
+void KvLease::Release() {
+  if (pool_ != nullptr && !blocks_.empty()) pool_->Free(blocks_);
+  blocks_.clear();
+  pool_ = nullptr;
+}
+
+int64_t KvLease::capacity_tokens() const {
+  return pool_ == nullptr ? 0 : static_cast<int64_t>(blocks_.size()) * pool_->block_size();
+}
+
+absl::StatusOr<std::unique_ptr<KvBlockPool>> KvBlockPool::Create(int num_blocks,
+                                                                  int block_size,
+                                                                  int n_attention_sublayers,
+                                                                  int d) {
+  if (num_blocks <= 0 || block_size <= 0 || n_attention_sublayers <= 0 || d <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "KV pool needs positive sizes, got ", num_blocks, " blocks of ", block_size));
+  }
+  std::unique_ptr<KvBlockPool> pool(new KvBlockPool());
+  pool->num_blocks_ = num_blocks;
+  pool->block_size_ = block_size;
+  pool->n_sublayers_ = n_attention_sublayers;
+  pool->d_ = d;
+  pool->block_stride_ = int64_t(n_attention_sublayers) * 2 * block_size * d;
+  const int64_t floats = pool->block_stride_ * num_blocks;
+  pool->data_.reset(new (std::nothrow) float[floats]);
+  if (pool->data_ == nullptr) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot allocate ", floats * 4, " bytes of KV cache"));
+  }
+  pool->free_.reserve(num_blocks);
+  for (int b = num_blocks - 1; b >= 0; --b) pool->free_.push_back(b);
+  return pool;
+}
+
+absl::StatusOr<KvLease> KvBlockPool::Reserve(int64_t num_tokens) {
+  int64_t need = BlocksFor(std::max<int64_t>(num_tokens, 1));
+  if (need > static_cast<int64_t>(free_.size())) {
+    return absl::ResourceExhaustedError(absl::StrCat("KV cache full: need ", need,
+                                                     " blocks, ", free_.size(), " free"));
+  }
+  std::vector<int32_t> blocks(free_.end() - need, free_.end());
+  free_.resize(free_.size() - need);
+  return KvLease(this, std::move(blocks));
+}
+
+void KvBlockPool::Free(const std::vector<int32_t>& blocks) {
+  for (int32_t b : blocks) {
+    TS_CHECK(b >= 0 && b < num_blocks_) << "bad block " << b;
+    free_.push_back(b);
+  }
+  TS_CHECK(free_.size() <= static_cast<size_t>(num_blocks_)) << "block freed twice";
+}
+
+KvView KvBlockPool::View(int sublayer, const std::vector<int32_t>& blocks) {
+  KvView v;
+  v.pool = data_.get() + int64_t(sublayer) * 2 * block_size_ * d_;
+  v.blocks = blocks.data();
+  v.block_size = block_size_;
+  v.d = d_;
+  v.block_stride = block_stride_;
+  v.v_offset = int64_t(block_size_) * d_;
+  return v;
+}
+
+}  // namespace terraserve::engine

@@ -1,0 +1,76 @@
+// Fixed pool of KV-cache blocks (engine/kv_cache layer).
+//
+// Memory is allocated once at creation: num_blocks blocks, each holding block_size
+// positions of keys and values for every attention sublayer. Sequences take blocks
+// through a KvLease, which returns them when destroyed, so the pool bounds memory and
+// admission can count free blocks.
+//
+// Thread-compatible: used only by the engine's thread.
+#ifndef TERRASERVE_ENGINE_KV_CACHE_KV_BLOCK_POOL_H_
+#define TERRASERVE_ENGINE_KV_CACHE_KV_BLOCK_POOL_H_
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/kernels/kernel_types.h"
+
+namespace terraserve::engine {
+
+class KvBlockPool;
+
+// Blocks held by one sequence; returned to the pool on destruction. Move-only.
+class KvLease {
+ public:
+  KvLease() = default;
+  KvLease(KvBlockPool* pool, std::vector<int32_t> blocks);
+  KvLease(KvLease&& other) noexcept;
+  KvLease& operator=(KvLease&& other) noexcept;
+  ~KvLease();
+
+  const std::vector<int32_t>& blocks() const { return blocks_; }
+  // Positions these blocks can hold.
+  int64_t capacity_tokens() const;
+
+ private:
+  void Release();
+  KvBlockPool* pool_ = nullptr;
+  std::vector<int32_t> blocks_;
+};
+
+class KvBlockPool {
+ public:
+  // RESOURCE_EXHAUSTED if the memory cannot be allocated.
+  static absl::StatusOr<std::unique_ptr<KvBlockPool>> Create(int num_blocks, int block_size,
+                                                              int n_attention_sublayers, int d);
+
+  // Blocks for `num_tokens` positions, or RESOURCE_EXHAUSTED when fewer are free.
+  absl::StatusOr<KvLease> Reserve(int64_t num_tokens);
+
+  int num_blocks() const { return num_blocks_; }
+  int free_blocks() const { return static_cast<int>(free_.size()); }
+  int block_size() const { return block_size_; }
+  int64_t BlocksFor(int64_t num_tokens) const {
+    return (num_tokens + block_size_ - 1) / block_size_;
+  }
+  // Bytes one block takes (keys and values of every attention sublayer).
+  int64_t block_bytes() const { return block_stride_ * static_cast<int64_t>(sizeof(float)); }
+
+  // Keys/values of attention sublayer `sublayer` for the given blocks.
+  KvView View(int sublayer, const std::vector<int32_t>& blocks);
+
+ private:
+  friend class KvLease;
+  KvBlockPool() = default;
+  void Free(const std::vector<int32_t>& blocks);
+
+  int num_blocks_ = 0, block_size_ = 0, n_sublayers_ = 0, d_ = 0;
+  int64_t block_stride_ = 0;  // floats per block
+  std::unique_ptr<float[]> data_;
+  std::vector<int32_t> free_;
+};
+
+}  // namespace terraserve::engine
+
+#endif  // TERRASERVE_ENGINE_KV_CACHE_KV_BLOCK_POOL_H_

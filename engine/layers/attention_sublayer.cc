@@ -1,0 +1,123 @@
+#include "engine/layers/attention_sublayer.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "engine/base/status_macros.h"
+#include "engine/kernels/cpu_kernels.h"
+#include "engine/kernels/onednn_linear.h"
+
+namespace terraserve::engine {
+namespace {
+
+absl::StatusOr<std::unique_ptr<Linear>> LoadDense(WeightSource& loader, const std::string& name,
+                                                  int d) {
+  TS_ASSIGN_OR_RETURN(auto w, loader.Take(name + ".weight", {d, d}));
+  TS_ASSIGN_OR_RETURN(auto b, loader.Take(name + ".bias", {d}));
+  return MakeOnednnLinear(w, b, d, d);
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<AttentionSublayer>> AttentionSublayer::Load(
+    WeightSource& loader, const std::string& prefix, const ModelConfig& config, int index) {
+  auto layer = std::make_unique<AttentionSublayer>();
+  layer->config_ = config;
+  layer->index_ = index;
+  const int d = config.d_model;
+  TS_ASSIGN_OR_RETURN(layer->ln_scale_, loader.Take(prefix + ".ln.scale", {d}));
+  TS_ASSIGN_OR_RETURN(layer->ln_bias_, loader.Take(prefix + ".ln.bias", {d}));
+  const std::string a = prefix + ".attn.";
+  if (config.attention == AttentionKind::kDense) {
+    TS_ASSIGN_OR_RETURN(layer->q_, LoadDense(loader, a + "q", d));
+    TS_ASSIGN_OR_RETURN(layer->k_, LoadDense(loader, a + "k", d));
+    TS_ASSIGN_OR_RETURN(layer->v_, LoadDense(loader, a + "v", d));
+    TS_ASSIGN_OR_RETURN(layer->o_, LoadDense(loader, a + "o", d));
+    return layer;
+  }
+  const int S = config.qkv_modules, M = d / S, kL = config.conv_length_kernel;
+  TS_ASSIGN_OR_RETURN(layer->fd_, FactoredDense::Load(loader, a + "fd", S, d, d));
+  const char* names[3] = {"conv_q", "conv_k", "conv_v"};
+  for (int c = 0; c < 3; ++c) {
+    const int kS = c == 2 ? 1 : 3;
+    TS_ASSIGN_OR_RETURN(layer->conv_w_[c], loader.Take(a + names[c] + ".weight", {kL, kS, M, M}));
+    TS_ASSIGN_OR_RETURN(layer->conv_b_[c], loader.Take(a + names[c] + ".bias", {M}));
+  }
+  return layer;
+}
+
+absl::Status AttentionSublayer::ProjectDense(const float* h, int64_t rows) {
+  TS_RETURN_IF_ERROR(q_->Forward(h, rows, q_buf_.data()));
+  TS_RETURN_IF_ERROR(k_->Forward(h, rows, k_buf_.data()));
+  return v_->Forward(h, rows, v_buf_.data());
+}
+
+absl::Status AttentionSublayer::ProjectSparse(const float* h, const BatchContext& batch) {
+  const int d = config_.d_model, S = config_.qkv_modules, M = d / S;
+  const int kL = config_.conv_length_kernel;
+  TS_RETURN_IF_ERROR(fd_->Forward(h, batch.rows, y_.data()));
+  float* outs[3] = {q_buf_.data(), k_buf_.data(), v_buf_.data()};
+  for (const SeqSlice& s : batch.seqs) {
+    std::vector<float>& hist = s.state->conv_history[index_];
+    const float* y = y_.data() + s.row * d;
+    for (int c = 0; c < 3; ++c) {
+      kernels::CausalConv(hist.data(), y, s.T, S, M, kL, c == 2 ? 1 : 3, conv_w_[c].data(),
+                          conv_b_[c].data(), outs[c] + s.row * d);
+    }
+    // Keep the last kL-1 inputs of [history; y] for the next step.
+    if (kL > 1) {
+      std::vector<float> joined(hist);
+      joined.insert(joined.end(), y, y + int64_t(s.T) * d);
+      std::copy(joined.end() - int64_t(kL - 1) * d, joined.end(), hist.begin());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AttentionSublayer::Forward(const float* x, const BatchContext& batch, float* out) {
+  const int d = config_.d_model;
+  const size_t n = static_cast<size_t>(batch.rows * d);
+  for (auto* buf : {&h_, &y_, &q_buf_, &k_buf_, &v_buf_, &attn_}) buf->resize(n);
+  kernels::LayerNorm(x, batch.rows, d, ln_scale_.data(), ln_bias_.data(),
+                     config_.center_layernorm, h_.data());
+  if (config_.attention == AttentionKind::kDense) {
+    TS_RETURN_IF_ERROR(ProjectDense(h_.data(), batch.rows));
+  } else {
+    TS_RETURN_IF_ERROR(ProjectSparse(h_.data(), batch));
+  }
+  for (const SeqSlice& s : batch.seqs) {
+    KvView kv = batch.kv->View(index_, s.state->kv.blocks());
+    for (int t = 0; t < s.T; ++t) {
+      std::memcpy(kv.key(s.start + t), k_buf_.data() + (s.row + t) * d, sizeof(float) * d);
+      std::memcpy(kv.value(s.start + t), v_buf_.data() + (s.row + t) * d, sizeof(float) * d);
+    }
+    float* dst = config_.attention == AttentionKind::kDense ? attn_.data() : out;
+    kernels::CausalAttention(q_buf_.data() + s.row * d, s.T, s.start, config_.n_heads, kv,
+                             dst + s.row * d);
+  }
+  if (config_.attention == AttentionKind::kDense) {
+    TS_RETURN_IF_ERROR(o_->Forward(attn_.data(), batch.rows, out));
+  }
+  return absl::OkStatus();
+}
+
+int64_t AttentionSublayer::decode_bytes_per_token() const {
+  int64_t bytes = int64_t(ln_scale_.size() + ln_bias_.size()) * 4;
+  if (config_.attention == AttentionKind::kDense) {
+    for (const auto* l : {&q_, &k_, &v_, &o_}) bytes += (*l)->weight_bytes();
+    return bytes;
+  }
+  bytes += fd_->weight_bytes();
+  for (int c = 0; c < 3; ++c) bytes += int64_t(conv_w_[c].size() + conv_b_[c].size()) * 4;
+  return bytes;
+}
+
+int64_t AttentionSublayer::decode_macs_per_token(int64_t context) const {
+  const int64_t d = config_.d_model;
+  const int64_t core = 2 * context * d;
+  if (config_.attention == AttentionKind::kDense) return 4 * d * d + core;
+  const int64_t M = d / config_.qkv_modules;
+  return fd_->macs_per_row() + 7 * config_.conv_length_kernel * d * M + core;
+}
+
+}  // namespace terraserve::engine

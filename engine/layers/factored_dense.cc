@@ -1,0 +1,44 @@
+#include "engine/layers/factored_dense.h"
+
+#include "engine/base/status_macros.h"
+#include "engine/kernels/onednn_linear.h"
+#include "engine/kernels/vector_ops.h"
+
+namespace terraserve::engine {
+
+absl::StatusOr<std::unique_ptr<FactoredDense>> FactoredDense::Load(WeightSource& loader,
+                                                                   const std::string& prefix,
+                                                                   int modules, int d_in,
+                                                                   int d_out) {
+  auto layer = std::make_unique<FactoredDense>();
+  layer->S_ = modules;
+  layer->d_in_ = d_in;
+  layer->d_out_ = d_out;
+  const int mo = d_out / modules;
+  TS_ASSIGN_OR_RETURN(layer->D_, loader.Take(prefix + ".D", {modules, d_in}));
+  TS_ASSIGN_OR_RETURN(auto e, loader.Take(prefix + ".E", {d_in, mo}));
+  TS_ASSIGN_OR_RETURN(layer->bias_, loader.Take(prefix + ".bias", {d_out}));
+  TS_ASSIGN_OR_RETURN(layer->E_, MakeOnednnLinear(e, {}, d_in, mo));
+  return layer;
+}
+
+absl::Status FactoredDense::Forward(const float* x, int64_t rows, float* y) {
+  scaled_.resize(static_cast<size_t>(rows * S_ * d_in_));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int s = 0; s < S_; ++s) {
+      const float* xr = x + r * d_in_;
+      const float* ds = D_.data() + int64_t(s) * d_in_;
+      float* out = scaled_.data() + (r * S_ + s) * d_in_;
+      for (int i = 0; i < d_in_; ++i) out[i] = xr[i] * ds[i];
+    }
+  }
+  TS_RETURN_IF_ERROR(E_->Forward(scaled_.data(), rows * S_, y));
+  for (int64_t r = 0; r < rows; ++r) Axpy(1.0f, bias_.data(), y + r * d_out_, d_out_);
+  return absl::OkStatus();
+}
+
+int64_t FactoredDense::weight_bytes() const {
+  return E_->weight_bytes() + int64_t(D_.size() + bias_.size()) * 4;
+}
+
+}  // namespace terraserve::engine

@@ -1,0 +1,43 @@
+// Multiplicative ("factored") dense layer, trax FactoredDense(S, d_in, d_out)
+// (engine/layers layer): y[s*Mo + m] = sum_i x_i D[s, i] E[i, m] + bias[s*Mo + m],
+// Mo = d_out / S. Used by Sparse QKV and by the sparse loss.
+//
+// Computed as one GEMM: rows x * D[s] for every s ([rows * S, d_in]) times E, whose
+// output is already the s-major [rows, d_out] layout. It reads d_in * (S + Mo) weights
+// but does d_in * d_out multiply-adds.
+// Thread-compatible.
+#ifndef TERRASERVE_ENGINE_LAYERS_FACTORED_DENSE_H_
+#define TERRASERVE_ENGINE_LAYERS_FACTORED_DENSE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/kernels/linear.h"
+#include "engine/model/weight_loader.h"
+
+namespace terraserve::engine {
+
+class FactoredDense {
+ public:
+  // Loads `<prefix>.D` [S, d_in], `<prefix>.E` [d_in, d_out / S], `<prefix>.bias` [d_out].
+  static absl::StatusOr<std::unique_ptr<FactoredDense>> Load(WeightSource& loader,
+                                                             const std::string& prefix,
+                                                             int modules, int d_in, int d_out);
+  // x: [rows, d_in] -> y: [rows, d_out].
+  absl::Status Forward(const float* x, int64_t rows, float* y);
+
+  int64_t weight_bytes() const;
+  int64_t macs_per_row() const { return int64_t(d_in_) * d_out_; }
+
+ private:
+  int S_ = 0, d_in_ = 0, d_out_ = 0;
+  std::vector<float> D_, bias_;
+  std::unique_ptr<Linear> E_;
+  std::vector<float> scaled_;  // scratch [rows * S, d_in]
+};
+
+}  // namespace terraserve::engine
+
+#endif  // TERRASERVE_ENGINE_LAYERS_FACTORED_DENSE_H_

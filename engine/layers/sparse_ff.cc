@@ -1,0 +1,96 @@
+#include "engine/layers/sparse_ff.h"
+
+#include <algorithm>
+
+#include "engine/base/status_macros.h"
+#include "engine/kernels/cpu_kernels.h"
+#include "engine/kernels/onednn_linear.h"
+
+namespace terraserve::engine {
+
+absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(WeightSource& loader,
+                                                         const std::string& prefix,
+                                                         const ModelConfig& c) {
+  auto l = std::make_unique<SparseFf>();
+  const int d = c.d_model, N = c.ff_block_size, d1 = c.d_ff / N, r = c.ff_lowrank;
+  l->d_ = d;
+  l->n_blocks_ = d1;
+  l->block_ = N;
+  l->lowrank_ = r;
+  l->multiply_ = c.multiply_by_controller_output;
+  TS_ASSIGN_OR_RETURN(auto m1, loader.Take(prefix + ".m1", {d, r}));
+  TS_ASSIGN_OR_RETURN(auto m2, loader.Take(prefix + ".m2", {r, d1, N}));
+  TS_ASSIGN_OR_RETURN(auto mb, loader.Take(prefix + ".mb", {d1, N}));
+  TS_ASSIGN_OR_RETURN(auto w1, loader.Take(prefix + ".w1", {d, d1, N}));
+  TS_ASSIGN_OR_RETURN(l->w2_rows_, loader.Take(prefix + ".w2", {N, d1, d}));
+  TS_ASSIGN_OR_RETURN(l->b2_, loader.Take(prefix + ".b2", {d}));
+  // Unit b*N+e is column b*N+e of the [d, f] views of w1, m2 and mb.
+  TS_ASSIGN_OR_RETURN(l->m1_, MakeOnednnLinear(m1, {}, d, r));
+  TS_ASSIGN_OR_RETURN(l->m2_, MakeOnednnLinear(m2, mb, r, c.d_ff));
+  TS_ASSIGN_OR_RETURN(l->w1_, MakeOnednnLinear(w1, {}, d, c.d_ff));
+  // The GEMM path multiplies hidden units permuted to w2's stored (e, b) row order.
+  TS_ASSIGN_OR_RETURN(l->w2_, MakeOnednnLinear(l->w2_rows_, l->b2_, c.d_ff, d));
+  l->w1t_.resize(w1.size());
+  for (int i = 0; i < d; ++i) {
+    for (int u = 0; u < c.d_ff; ++u) l->w1t_[int64_t(u) * d + i] = w1[int64_t(i) * c.d_ff + u];
+  }
+  l->gather_ = {l->w1t_.data(), l->w2_rows_.data(), l->b2_.data(), d, d1, N};
+  return l;
+}
+
+absl::Status SparseFf::Controller(const float* x, int64_t rows) {
+  const int64_t f = int64_t(n_blocks_) * block_;
+  low_.resize(rows * lowrank_);
+  logits_.resize(rows * f);
+  idx_.resize(rows * n_blocks_);
+  probs_.resize(rows * n_blocks_);
+  TS_RETURN_IF_ERROR(m1_->Forward(x, rows, low_.data()));
+  TS_RETURN_IF_ERROR(m2_->Forward(low_.data(), rows, logits_.data()));
+  for (int64_t r = 0; r < rows; ++r) {
+    kernels::BlockArgmax(logits_.data() + r * f, n_blocks_, block_,
+                         idx_.data() + r * n_blocks_,
+                         multiply_ ? probs_.data() + r * n_blocks_ : nullptr);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SparseFf::MaskedGemm(const float* x, int64_t rows, float* y) {
+  const int64_t f = int64_t(n_blocks_) * block_;
+  hidden_.resize(rows * f);
+  permuted_.assign(rows * f, 0.0f);
+  TS_RETURN_IF_ERROR(w1_->Forward(x, rows, hidden_.data()));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int b = 0; b < n_blocks_; ++b) {
+      const int e = idx_[r * n_blocks_ + b];
+      float h = std::max(hidden_[r * f + int64_t(b) * block_ + e], 0.0f);
+      if (multiply_) h *= probs_[r * n_blocks_ + b];
+      permuted_[r * f + int64_t(e) * n_blocks_ + b] = h;
+    }
+  }
+  return w2_->Forward(permuted_.data(), rows, y);
+}
+
+absl::Status SparseFf::Forward(const float* x, int64_t rows, float* y, Path path) {
+  TS_RETURN_IF_ERROR(Controller(x, rows));
+  if (path == Path::kAuto) path = rows <= kGatherMaxRows ? Path::kGather : Path::kMaskedGemm;
+  if (path == Path::kMaskedGemm) return MaskedGemm(x, rows, y);
+  for (int64_t r = 0; r < rows; ++r) {
+    kernels::SparseFfRow(x + r * d_, idx_.data() + r * n_blocks_,
+                         multiply_ ? probs_.data() + r * n_blocks_ : nullptr, gather_,
+                         y + r * d_);
+  }
+  return absl::OkStatus();
+}
+
+int64_t SparseFf::decode_bytes_per_token() const {
+  const int64_t f = int64_t(n_blocks_) * block_;
+  return (int64_t(d_) * lowrank_ + int64_t(lowrank_) * f + f  // controller
+          + 2 * int64_t(n_blocks_) * d_ + d_) * 4;             // chosen rows + b2
+}
+
+int64_t SparseFf::decode_macs_per_token() const {
+  const int64_t f = int64_t(n_blocks_) * block_;
+  return int64_t(d_) * lowrank_ + int64_t(lowrank_) * f + 2 * int64_t(n_blocks_) * d_;
+}
+
+}  // namespace terraserve::engine

@@ -1,0 +1,129 @@
+#include "engine/sampler/sampler.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "absl/strings/str_cat.h"
+
+namespace terraserve::engine {
+namespace {
+
+absl::Status Range(const char* field, double v, const char* range) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " must be in ", range, ", got ", v));
+}
+
+}  // namespace
+
+absl::Status SamplingParams::Validate(int vocab_size) const {
+  if (!(temperature >= 0 && temperature <= 100)) {
+    return Range("sampling.temperature", temperature, "[0, 100]");
+  }
+  if (top_k < 0 || top_k > vocab_size) {
+    return Range("sampling.top_k", top_k, absl::StrCat("[0, ", vocab_size, "]").c_str());
+  }
+  if (!(top_p > 0 && top_p <= 1)) return Range("sampling.top_p", top_p, "(0, 1]");
+  if (!(min_p >= 0 && min_p <= 1)) return Range("sampling.min_p", min_p, "[0, 1]");
+  if (!(repetition_penalty > 0 && repetition_penalty <= 10)) {
+    return Range("sampling.repetition_penalty", repetition_penalty, "(0, 10]");
+  }
+  if (!(frequency_penalty >= -2 && frequency_penalty <= 2)) {
+    return Range("sampling.frequency_penalty", frequency_penalty, "[-2, 2]");
+  }
+  if (!(presence_penalty >= -2 && presence_penalty <= 2)) {
+    return Range("sampling.presence_penalty", presence_penalty, "[-2, 2]");
+  }
+  if (top_logprobs < 0) return Range("output.top_logprobs", top_logprobs, ">= 0");
+  return absl::OkStatus();
+}
+
+Sampler::Sampler(const SamplingParams& params, const std::vector<int32_t>& prompt)
+    : params_(params), rng_(params.seed), seen_(prompt) {}
+
+void Sampler::ApplyPenalties(std::vector<float>& l) const {
+  if (params_.repetition_penalty != 1.0f) {
+    std::vector<bool> done(l.size(), false);
+    for (int32_t id : seen_) {
+      if (id < 0 || id >= static_cast<int32_t>(l.size()) || done[id]) continue;
+      done[id] = true;
+      l[id] = l[id] > 0 ? l[id] / params_.repetition_penalty : l[id] * params_.repetition_penalty;
+    }
+  }
+  if (params_.frequency_penalty != 0 || params_.presence_penalty != 0) {
+    for (const auto& [id, count] : output_counts_) {
+      l[id] -= params_.frequency_penalty * count + params_.presence_penalty;
+    }
+  }
+}
+
+int32_t Sampler::Draw(const std::vector<float>& logprobs) {
+  const int V = static_cast<int>(logprobs.size());
+  std::vector<int32_t> order(V);
+  std::iota(order.begin(), order.end(), 0);
+  auto by_prob = [&](int32_t a, int32_t b) {
+    return logprobs[a] > logprobs[b] || (logprobs[a] == logprobs[b] && a < b);
+  };
+  int keep = V;
+  if (params_.top_k > 0 && params_.top_k < V) {
+    keep = params_.top_k;
+    std::partial_sort(order.begin(), order.begin() + keep, order.end(), by_prob);
+  } else {
+    std::sort(order.begin(), order.end(), by_prob);
+  }
+  std::vector<double> p(keep);
+  double total = 0;
+  for (int i = 0; i < keep; ++i) total += (p[i] = std::exp(double(logprobs[order[i]])));
+  if (params_.min_p > 0) {
+    const double floor = params_.min_p * p[0];
+    while (keep > 1 && p[keep - 1] < floor) total -= p[--keep];
+  }
+  if (params_.top_p < 1) {
+    double cum = 0;
+    int n = 0;
+    while (n < keep && cum < params_.top_p * total) cum += p[n++];
+    keep = std::max(n, 1);
+    total = cum;
+  }
+  // One uniform draw per token, from this sequence's own stream.
+  double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_) * total;
+  for (int i = 0; i < keep; ++i) {
+    if ((u -= p[i]) <= 0) return order[i];
+  }
+  return order[keep - 1];
+}
+
+SampledToken Sampler::Sample(const float* logits, int vocab_size) {
+  std::vector<float> l(logits, logits + vocab_size);
+  ApplyPenalties(l);
+  if (params_.temperature > 0) {
+    for (float& v : l) v /= params_.temperature;
+  }
+  const float mx = *std::max_element(l.begin(), l.end());
+  double sum = 0;
+  for (float v : l) sum += std::exp(double(v) - mx);
+  const float log_z = mx + static_cast<float>(std::log(sum));
+  for (float& v : l) v -= log_z;  // now log-probabilities
+
+  SampledToken out;
+  if (params_.temperature == 0) {
+    out.id = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+  } else {
+    out.id = Draw(l);
+  }
+  out.logprob = l[out.id];
+  if (params_.top_logprobs > 0) {
+    std::vector<int32_t> ids(vocab_size);
+    std::iota(ids.begin(), ids.end(), 0);
+    const int n = std::min(params_.top_logprobs, vocab_size);
+    std::partial_sort(ids.begin(), ids.begin() + n, ids.end(), [&](int32_t a, int32_t b) {
+      return l[a] > l[b] || (l[a] == l[b] && a < b);
+    });
+    for (int i = 0; i < n; ++i) out.top.emplace_back(ids[i], l[ids[i]]);
+  }
+  ++output_counts_[out.id];
+  seen_.push_back(out.id);
+  return out;
+}
+
+}  // namespace terraserve::engine
