@@ -26,11 +26,13 @@ ABSL_FLAG(std::string, host, "127.0.0.1",
 ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free one.");
 ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 picks a free one, -1 is off.");
 ABSL_FLAG(std::string, port_file, "",
-          "If set, write the bound gRPC port to this file once listening.");
+          "If set, write the bound gRPC port to this file once ready to serve.");
 ABSL_FLAG(double, shutdown_grace, 20,
           "Seconds in-flight requests may take to finish after SIGTERM.");
 ABSL_FLAG(int, max_receive_message_bytes, 4 << 20, "Largest gRPC request accepted, bytes.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+ABSL_FLAG(bool, log_requests, true,
+          "Log one line per request (id, tokens, finish reason, timings; never the text).");
 ABSL_FLAG(int, max_input_tokens, 0, "Longest prompt in tokens; 0 = model context - 1.");
 ABSL_FLAG(int, max_total_tokens, 0, "Prompt + generated tokens; 0 = model context.");
 ABSL_FLAG(int, default_max_new_tokens, 256, "max_new_tokens for requests that leave it 0.");
@@ -53,7 +55,7 @@ std::vector<std::string> ArgsWithEnvironment(int argc, char** argv) {
   std::vector<std::string> args = {argv[0]};
   for (const char* name :
        {"model_dir", "host", "port", "metrics_port", "port_file", "shutdown_grace",
-        "max_receive_message_bytes", "log_level", "max_input_tokens", "max_total_tokens",
+        "max_receive_message_bytes", "log_level", "log_requests", "max_input_tokens", "max_total_tokens",
         "default_max_new_tokens", "max_top_logprobs", "max_queued_requests",
         "max_running_sequences", "max_batch_tokens", "prefill_chunk_tokens", "kv_cache_tokens",
         "kv_cache_bytes", "kv_block_size"}) {
@@ -100,6 +102,7 @@ int main(int argc, char** argv) {
   options.port_file = absl::GetFlag(FLAGS_port_file);
   options.shutdown_grace_seconds = absl::GetFlag(FLAGS_shutdown_grace);
   options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
+  options.log_requests = absl::GetFlag(FLAGS_log_requests);
   options.max_input_tokens = absl::GetFlag(FLAGS_max_input_tokens);
   options.max_total_tokens = absl::GetFlag(FLAGS_max_total_tokens);
   options.default_max_new_tokens = absl::GetFlag(FLAGS_default_max_new_tokens);

@@ -12,11 +12,10 @@
 #include <prometheus/exposer.h>
 
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/mutex.h"
 #include "engine/base/logging.h"
 #include "engine/base/status_macros.h"
 #include "server/grpc/generation_service.h"
-#include "server/scheduler/generation_request.h"
+#include "server/metrics/rpc_metrics_interceptor.h"
 
 namespace terraserve::server {
 namespace {
@@ -49,6 +48,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   std::unique_ptr<Server> server(new Server());
   server->options_ = options;
   server->service_ = std::make_unique<GenerationService>();
+  server->metrics_ = std::make_unique<ServerMetrics>(options.log_requests);
 
   if (options.metrics_port >= 0) {
     std::string addr = JoinHostPort(options.host, options.metrics_port);
@@ -58,6 +58,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
       return absl::UnavailableError(
           absl::StrCat("cannot serve metrics on ", addr, ": ", e.what()));
     }
+    server->metrics_->RegisterWith(*server->exposer_);
     auto ports = server->exposer_->GetListeningPorts();
     server->metrics_port_ = ports.empty() ? options.metrics_port : ports.front();
   }
@@ -69,6 +70,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
                            grpc::InsecureServerCredentials(), &server->grpc_port_);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
   builder.RegisterService(server->service_.get());
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(MakeRpcMetricsInterceptorFactory(server->metrics_.get()));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   server->grpc_server_ = builder.BuildAndStart();
   if (server->grpc_server_ == nullptr || server->grpc_port_ == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -79,9 +83,6 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   // The model service stays NOT_SERVING until a model is loaded and warmed up.
   health->SetServingStatus(kServiceName, false);
 
-  if (!options.port_file.empty()) {
-    TS_RETURN_IF_ERROR(WritePortFile(options.port_file, server->grpc_port_));
-  }
   TS_LOG(Info) << "gRPC listening on " << JoinHostPort(options.host, server->grpc_port_)
                << "; metrics on "
                << (server->metrics_port_ >= 0
@@ -90,38 +91,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   return server;
 }
 
-namespace {
-
-// Collects a warm-up generation's end.
-class WarmUpSink final : public ResponseSink {
- public:
-  void Push(GenerationUpdate update) override {
-    absl::MutexLock lock(&mu_);
-    if (!update.error.ok()) status_ = update.error;
-    if (update.final || !update.error.ok()) done_ = true;
-  }
-  bool closed() const override { return false; }
-  absl::Status Wait(absl::Duration timeout) {
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&done_), timeout);
-    if (!done_) return absl::DeadlineExceededError("warm-up generation did not finish");
-    return status_;
-  }
-
- private:
-  absl::Mutex mu_;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Status status_ ABSL_GUARDED_BY(mu_);
-};
-
-}  // namespace
-
 absl::Status Server::LoadModel() {
   const absl::Time start = absl::Now();
   TS_ASSIGN_OR_RETURN(engine_, engine::LoadEngine(options_.model_dir, options_.engine));
-  TS_ASSIGN_OR_RETURN(scheduler_, Scheduler::Create(engine_.get(), options_.scheduler, observer_));
-  scheduler_->Start();
   TS_RETURN_IF_ERROR(WarmUp());
+  TS_ASSIGN_OR_RETURN(scheduler_, Scheduler::Create(engine_.get(), options_.scheduler, metrics_.get()));
+  scheduler_->Start();
   const engine::ModelInfo& info = engine_->model_info();
   RequestLimits limits;
   limits.vocab_size = info.config.vocab_size;
@@ -134,7 +109,11 @@ absl::Status Server::LoadModel() {
   limits.default_max_new_tokens = options_.default_max_new_tokens;
   limits.max_top_logprobs = options_.max_top_logprobs;
   service_->Attach(scheduler_.get(), limits);
+  metrics_->SetModelInfo(info.model_id, info.dtype, info.kv_block_size);
   grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
+  if (!options_.port_file.empty()) {
+    TS_RETURN_IF_ERROR(WritePortFile(options_.port_file, grpc_port_));
+  }
   TS_LOG(Info) << "model " << info.model_id << " loaded and warmed up in "
                << absl::FormatDuration(absl::Now() - start) << ": " << info.parameters
                << " parameters, KV cache " << info.kv_total_blocks << " blocks of "
@@ -143,17 +122,20 @@ absl::Status Server::LoadModel() {
 }
 
 absl::Status Server::WarmUp() {
-  // One short generation builds every oneDNN primitive and touches every weight before
-  // the server reports ready (first-use JIT costs milliseconds per primitive).
-  auto request = std::make_unique<GenerationRequest>();
-  request->request_id = "warm-up";
+  // A prefill and a decode step build every oneDNN primitive and touch every weight
+  // before the server reports ready (first use costs milliseconds per primitive). It
+  // runs on the engine directly, before the scheduler exists, so no metric counts it.
+  constexpr engine::SequenceId kWarmUpId = -1;
   const int vocab = engine_->model_info().config.vocab_size;
-  for (int i = 0; i < 8; ++i) request->prompt.push_back((i * 7 + 3) % vocab);
-  request->max_new_tokens = 2;
-  request->ignore_eos = true;
-  auto sink = std::make_shared<WarmUpSink>();
-  TS_RETURN_IF_ERROR(scheduler_->Submit(std::move(request), sink).status());
-  absl::Status s = sink->Wait(absl::Seconds(120));
+  std::vector<int32_t> prompt;
+  for (int i = 0; i < 8; ++i) prompt.push_back((i * 7 + 3) % vocab);
+  TS_RETURN_IF_ERROR(engine_->AddSequence(kWarmUpId, 16));
+  engine::StepInput prefill, decode;
+  prefill.items.push_back({kWarmUpId, prompt, true});
+  decode.items.push_back({kWarmUpId, {prompt[0]}, true});
+  absl::Status s = engine_->Step(prefill).status();
+  if (s.ok()) s = engine_->Step(decode).status();
+  engine_->RemoveSequence(kWarmUpId);
   if (!s.ok()) return absl::InternalError(absl::StrCat("warm-up failed: ", s.message()));
   return absl::OkStatus();
 }

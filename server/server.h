@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "engine/engine.h"
+#include "server/metrics/server_metrics.h"
 #include "server/scheduler/scheduler.h"
 #include "server/server_options.h"
 
@@ -49,7 +50,7 @@ class Server {
   absl::Status WarmUp();
 
   ServerOptions options_;
-  SchedulerObserver* observer_ = nullptr;
+  std::unique_ptr<ServerMetrics> metrics_;
   std::unique_ptr<engine::Engine> engine_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<GenerationService> service_;

@@ -21,11 +21,13 @@ struct ServerOptions {
   int port = 50051;
   // Prometheus /metrics port; 0 picks a free one; -1 disables metrics.
   int metrics_port = 9464;
-  // If set, the bound gRPC port is written here once the server is listening
-  // (used by tests that start the server on port 0).
+  // If set, the bound gRPC port is written here once the model is loaded and the
+  // server is ready (used by tests that start the server on port 0).
   std::string port_file;
   // Seconds in-flight requests may take to finish after SIGTERM.
   double shutdown_grace_seconds = 20;
+  // One structured log line per finished or failed request.
+  bool log_requests = true;
   // Largest request accepted, bytes.
   int max_receive_message_bytes = 4 << 20;
 

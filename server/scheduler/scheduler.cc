@@ -58,6 +58,7 @@ absl::StatusOr<RequestHandle> Scheduler::Submit(std::unique_ptr<GenerationReques
   const RequestHandle handle = next_handle_++;
   inbox_.push_back({handle, std::move(request), std::move(sink)});
   ++queued_;
+  ++in_flight_;
   return handle;
 }
 
@@ -96,9 +97,7 @@ void Scheduler::Stop(absl::Time deadline) {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return queued_ == 0 && load_.running == 0 && inbox_.empty();
-    };
+    auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
     if (thread_.joinable()) mu_.AwaitWithDeadline(absl::Condition(&drained), deadline);
     stop_now_ = true;
   }
@@ -136,6 +135,7 @@ void Scheduler::FailPending(Pending& p, const absl::Status& status) {
   observer_->OnFailed(*p.request, status, 0);
   absl::MutexLock lock(&mu_);
   --queued_;
+  --in_flight_;
 }
 
 void Scheduler::Fail(Sequence& seq, const absl::Status& status) {
@@ -239,9 +239,11 @@ void Scheduler::RunStep() {
 
 void Scheduler::Retire() {
   size_t w = 0;
+  int retired = 0;
   for (size_t i = 0; i < running_.size(); ++i) {
     if (running_[i]->done()) {
       engine_->RemoveSequence(running_[i]->id());  // blocks go back to the pool now
+      ++retired;
       continue;
     }
     running_[w] = std::move(running_[i]);
@@ -250,6 +252,10 @@ void Scheduler::Retire() {
   }
   running_.resize(w);
   running_handles_.resize(w);
+  if (retired > 0) {
+    absl::MutexLock lock(&mu_);
+    in_flight_ -= retired;
+  }
 }
 
 void Scheduler::PublishLoad() {

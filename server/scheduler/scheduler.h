@@ -107,7 +107,8 @@ class Scheduler {
   mutable absl::Mutex mu_;
   std::deque<Pending> inbox_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<RequestHandle> cancels_ ABSL_GUARDED_BY(mu_);
-  int queued_ ABSL_GUARDED_BY(mu_) = 0;  // inbox + waiting
+  int queued_ ABSL_GUARDED_BY(mu_) = 0;     // inbox + waiting
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // queued + running: Stop waits for 0
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_now_ ABSL_GUARDED_BY(mu_) = false;
   RequestHandle next_handle_ ABSL_GUARDED_BY(mu_) = 1;

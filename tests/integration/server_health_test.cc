@@ -1,6 +1,8 @@
 // Starts the real terraserve binary on loopback and talks to it over gRPC.
 #include <signal.h>
 
+#include <cstdlib>
+
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -14,6 +16,11 @@ namespace {
 using grpc::health::v1::HealthCheckRequest;
 using grpc::health::v1::HealthCheckResponse;
 using testing::ServerProcess;
+
+std::string ModelDir() {
+  const char* env = std::getenv("TERRASERVE_TEST_MODEL_DIR");
+  return env ? env : std::string(TERRASERVE_SOURCE_DIR) + "/models/terraformer-tiny";
+}
 
 HealthCheckResponse::ServingStatus Check(const std::string& addr, const std::string& service,
                                          grpc::Status* status) {
@@ -29,10 +36,13 @@ HealthCheckResponse::ServingStatus Check(const std::string& addr, const std::str
 }
 
 TEST(ServerHealthTest, ServesHealthAndStopsCleanlyOnSigterm) {
-  ASSERT_OK_AND_ASSIGN(auto server, ServerProcess::Start({"--shutdown_grace=2"}));
+  ASSERT_OK_AND_ASSIGN(auto server, ServerProcess::Start({"--shutdown_grace=2", "--model_dir=" +
+                                                           ModelDir()}));
   grpc::Status status;
   EXPECT_EQ(Check(server->address(), "", &status), HealthCheckResponse::SERVING);
   EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(Check(server->address(), "terraserve.v1.TextGeneration", &status),
+            HealthCheckResponse::SERVING);
 
   Check(server->address(), "no.such.Service", &status);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
@@ -43,6 +53,15 @@ TEST(ServerHealthTest, ServesHealthAndStopsCleanlyOnSigterm) {
   EXPECT_NE(cli.output.find("SERVING"), std::string::npos) << cli.output;
 
   EXPECT_EQ(server->StopWith(SIGTERM, absl::Seconds(20)), 0) << server->ReadLog();
+}
+
+TEST(ServerHealthTest, BadModelDirectoriesExitNonZeroWithClearMessages) {
+  auto missing = testing::RunCommand({TERRASERVE_SERVER_BIN, "--port=0", "--metrics_port=-1",
+                                      "--model_dir=/nonexistent/model"},
+                                     absl::Seconds(30));
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.output.find("cannot open /nonexistent/model/config.json"), std::string::npos)
+      << missing.output;
 }
 
 TEST(ServerHealthTest, BadFlagExitsNonZeroWithMessage) {

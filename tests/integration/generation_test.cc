@@ -1,0 +1,272 @@
+// The real terraserve binary with the bundled model, over gRPC on loopback: streaming
+// and unary generation, determinism, validation errors, tokenization, cancellation,
+// deadlines, overload and drain.
+#include <signal.h>
+
+#include <cstdlib>
+#include <thread>
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "terraserve/v1/generation.grpc.pb.h"
+#include "tests/testing/server_process.h"
+#include "tests/testing/status_matchers.h"
+
+namespace terraserve {
+namespace {
+
+using testing::ServerProcess;
+using v1::GenerateRequest;
+using v1::GenerateStreamResponse;
+
+std::string ModelDir() {
+  const char* env = std::getenv("TERRASERVE_TEST_MODEL_DIR");
+  return env ? env : std::string(TERRASERVE_SOURCE_DIR) + "/models/terraformer-tiny";
+}
+
+class GenerationTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    auto s = ServerProcess::Start({"--model_dir=" + ModelDir(), "--max_queued_requests=64"});
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = s->release();
+  }
+  static void TearDownTestSuite() {
+    delete server_;
+    server_ = nullptr;
+  }
+  void SetUp() override {
+    ASSERT_NE(server_, nullptr);
+    stub_ = v1::TextGeneration::NewStub(
+        grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  }
+  static void Deadline(grpc::ClientContext* ctx, int seconds = 60) {
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+  }
+  GenerateRequest Prompt(const std::string& text, int max_new) {
+    GenerateRequest r;
+    r.set_text(text);
+    r.mutable_stopping()->set_max_new_tokens(max_new);
+    return r;
+  }
+  grpc::Status Unary(const GenerateRequest& r, v1::GenerateResponse* out) {
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    return stub_->Generate(&ctx, r, out);
+  }
+  grpc::Status Stream(const GenerateRequest& r, std::vector<GenerateStreamResponse>* out) {
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    auto reader = stub_->GenerateStream(&ctx, r);
+    GenerateStreamResponse m;
+    while (reader->Read(&m)) out->push_back(m);
+    return reader->Finish();
+  }
+
+  static ServerProcess* server_;
+  std::unique_ptr<v1::TextGeneration::Stub> stub_;
+};
+ServerProcess* GenerationTest::server_ = nullptr;
+
+TEST_F(GenerationTest, StreamAndUnaryAgreeAndCarryFinal) {
+  GenerateRequest r = Prompt("The meaning of life is", 12);
+  r.set_request_id("abc-1");
+  r.mutable_stopping()->set_ignore_eos(true);
+  std::vector<GenerateStreamResponse> msgs;
+  ASSERT_TRUE(Stream(r, &msgs).ok());
+  ASSERT_FALSE(msgs.empty());
+  std::string text;
+  int tokens = 0;
+  for (size_t i = 0; i < msgs.size(); ++i) {
+    EXPECT_EQ(msgs[i].index(), i);
+    EXPECT_EQ(msgs[i].request_id(), "abc-1");
+    text += msgs[i].text();
+    tokens += msgs[i].tokens_size();
+    EXPECT_EQ(msgs[i].has_final(), i + 1 == msgs.size());
+  }
+  EXPECT_GT(msgs.front().prompt_tokens(), 0u);
+  const v1::Final& f = msgs.back().final();
+  EXPECT_EQ(f.finish_reason(), v1::FINISH_REASON_LENGTH);
+  EXPECT_EQ(f.usage().completion_tokens(), 12u);
+  EXPECT_EQ(tokens, 12);
+  EXPECT_GT(f.timing().total_ms(), 0);
+
+  v1::GenerateResponse unary;
+  ASSERT_TRUE(Unary(r, &unary).ok());
+  EXPECT_EQ(unary.text(), text);  // greedy: same tokens either way
+  EXPECT_EQ(unary.token_ids_size(), 12);
+  EXPECT_EQ(unary.final().usage().prompt_tokens(), f.usage().prompt_tokens());
+}
+
+TEST_F(GenerationTest, SameSeedSameTextAndLogprobs) {
+  GenerateRequest r = Prompt("Once upon a time", 16);
+  r.mutable_sampling()->set_temperature(1.0f);
+  r.mutable_sampling()->set_top_p(0.9f);
+  r.mutable_sampling()->set_seed(1234);
+  r.mutable_output()->set_logprobs(true);
+  r.mutable_output()->set_top_logprobs(3);
+  v1::GenerateResponse a, b;
+  ASSERT_TRUE(Unary(r, &a).ok());
+  ASSERT_TRUE(Unary(r, &b).ok());
+  EXPECT_EQ(a.text(), b.text());
+  EXPECT_EQ(a.final().seed(), 1234u);
+  ASSERT_EQ(a.tokens_size(), a.token_ids_size());
+  for (const auto& t : a.tokens()) {
+    EXPECT_LE(t.logprob(), 0.0f);
+    EXPECT_EQ(t.top_logprobs_size(), 3);
+  }
+}
+
+TEST_F(GenerationTest, InvalidRequestsNameTheField) {
+  struct Case {
+    const char* name;
+    std::function<void(GenerateRequest&)> mutate;
+    const char* field;
+  } cases[] = {
+      {"no input", [](GenerateRequest& r) { r.clear_input(); }, "input"},
+      {"empty text", [](GenerateRequest& r) { r.set_text(""); }, "text"},
+      {"bad token id", [](GenerateRequest& r) { r.mutable_token_ids()->add_ids(999999); }, "token_ids.ids[0]"},
+      {"top_p", [](GenerateRequest& r) { r.mutable_sampling()->set_top_p(2); }, "sampling.top_p"},
+      {"temperature", [](GenerateRequest& r) { r.mutable_sampling()->set_temperature(-1); }, "sampling.temperature"},
+      {"max_new_tokens", [](GenerateRequest& r) { r.mutable_stopping()->set_max_new_tokens(1000000); }, "stopping.max_new_tokens"},
+      {"min > max", [](GenerateRequest& r) { r.mutable_stopping()->set_min_new_tokens(50); }, "stopping.min_new_tokens"},
+      {"stop sequences", [](GenerateRequest& r) { for (int i = 0; i < 9; ++i) r.mutable_stopping()->add_stop_sequences("x"); }, "stopping.stop_sequences"},
+      {"empty stop", [](GenerateRequest& r) { r.mutable_stopping()->add_stop_sequences(""); }, "stopping.stop_sequences[0]"},
+      {"top_logprobs", [](GenerateRequest& r) { r.mutable_output()->set_logprobs(true); r.mutable_output()->set_top_logprobs(1000); }, "output.top_logprobs"},
+      {"long prompt", [](GenerateRequest& r) { r.set_text(std::string(20000, 'a') + " b c d e f g h i j k l m n o p q r s t u v w x y z"); }, "input"},
+  };
+  for (const auto& c : cases) {
+    GenerateRequest r = Prompt("hello", 10);
+    c.mutate(r);
+    v1::GenerateResponse out;
+    grpc::Status s = Unary(r, &out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(c.field), std::string::npos) << c.name << ": " << s.error_message();
+    std::vector<GenerateStreamResponse> msgs;
+    EXPECT_EQ(Stream(r, &msgs).error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name;
+  }
+}
+
+TEST_F(GenerationTest, TokenizeDetokenizeAndModelInfo) {
+  grpc::ClientContext c1, c2, c3;
+  v1::TokenizeRequest tr;
+  tr.set_text("Hello world 🙂");
+  v1::TokenizeResponse tokens;
+  ASSERT_TRUE(stub_->Tokenize(&c1, tr, &tokens).ok());
+  ASSERT_GT(tokens.ids_size(), 2);
+  EXPECT_EQ(tokens.pieces_size(), tokens.ids_size());
+  v1::DetokenizeRequest dr;
+  dr.mutable_ids()->CopyFrom(tokens.ids());
+  v1::DetokenizeResponse text;
+  ASSERT_TRUE(stub_->Detokenize(&c2, dr, &text).ok());
+  EXPECT_EQ(text.text(), "Hello world 🙂");
+  v1::ModelInfo info;
+  ASSERT_TRUE(stub_->GetModelInfo(&c3, v1::GetModelInfoRequest(), &info).ok());
+  EXPECT_EQ(info.model_id(), ModelDir().substr(ModelDir().rfind('/') + 1));
+  EXPECT_TRUE(info.architecture().sparse_ff());
+  EXPECT_TRUE(info.architecture().sparse_qkv());
+  EXPECT_EQ(info.architecture().output_layer(), "factored");
+  EXPECT_GT(info.vocab_size(), 0u);
+  EXPECT_FALSE(info.server_version().empty());
+
+  grpc::ClientContext c4;
+  dr.add_ids(1u << 30);
+  EXPECT_EQ(stub_->Detokenize(&c4, dr, &text).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
+TEST_F(GenerationTest, StopSequenceEndsTheStream) {
+  // Greedy output of the prompt, then ask to stop at a piece of it.
+  GenerateRequest r = Prompt("The cat", 24);
+  r.mutable_stopping()->set_ignore_eos(true);
+  v1::GenerateResponse full;
+  ASSERT_TRUE(Unary(r, &full).ok());
+  ASSERT_GT(full.text().size(), 6u);
+  const std::string stop = full.text().substr(full.text().size() / 2, 3);
+  r.mutable_stopping()->add_stop_sequences(stop);
+  v1::GenerateResponse cut;
+  ASSERT_TRUE(Unary(r, &cut).ok());
+  EXPECT_EQ(cut.final().finish_reason(), v1::FINISH_REASON_STOP_SEQUENCE);
+  EXPECT_EQ(cut.final().stop_sequence(), stop);
+  EXPECT_EQ(cut.text(), full.text().substr(0, full.text().find(stop)));
+}
+
+TEST_F(GenerationTest, CancelAndDeadline) {
+  {
+    grpc::ClientContext ctx;
+    Deadline(&ctx);
+    GenerateRequest r = Prompt("A long story:", 400);
+    r.mutable_stopping()->set_ignore_eos(true);
+    auto reader = stub_->GenerateStream(&ctx, r);
+    GenerateStreamResponse m;
+    ASSERT_TRUE(reader->Read(&m));
+    ctx.TryCancel();
+    while (reader->Read(&m)) {
+    }
+    EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  }
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(1));
+    GenerateRequest r = Prompt("A long story:", 400);
+    r.mutable_stopping()->set_ignore_eos(true);
+    v1::GenerateResponse out;
+    EXPECT_EQ(stub_->Generate(&ctx, r, &out).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  // The server keeps serving afterwards.
+  v1::GenerateResponse ok;
+  EXPECT_TRUE(Unary(Prompt("Still there?", 4), &ok).ok());
+}
+
+TEST(GenerationOverloadTest, BurstBeyondTheQueueIsResourceExhausted) {
+  auto server = ServerProcess::Start({"--model_dir=" + ModelDir(), "--max_queued_requests=1",
+                                      "--max_running_sequences=1", "--max_batch_tokens=8"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::TextGeneration::NewStub(
+      grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()));
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0}, exhausted{0}, other{0};
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      grpc::ClientContext ctx;
+      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      GenerateRequest r;
+      r.set_text("Overload me");
+      r.mutable_stopping()->set_max_new_tokens(64);
+      r.mutable_stopping()->set_ignore_eos(true);
+      v1::GenerateResponse out;
+      grpc::Status s = stub->Generate(&ctx, r, &out);
+      (s.ok() ? ok : s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ? exhausted : other)++;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_GE(ok.load(), 1);
+  EXPECT_GE(exhausted.load(), 1);
+  EXPECT_EQ(other.load(), 0);
+}
+
+TEST(GenerationDrainTest, SigtermFinishesInFlightStreamsThenExitsZero) {
+  auto server = ServerProcess::Start({"--model_dir=" + ModelDir(), "--shutdown_grace=30"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::TextGeneration::NewStub(
+      grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+  GenerateRequest r;
+  r.set_text("Drain test");
+  r.mutable_stopping()->set_max_new_tokens(200);
+  r.mutable_stopping()->set_ignore_eos(true);
+  auto reader = stub->GenerateStream(&ctx, r);
+  GenerateStreamResponse m;
+  ASSERT_TRUE(reader->Read(&m));
+  std::thread stopper([&] { EXPECT_EQ((*server)->StopWith(SIGTERM, absl::Seconds(60)), 0); });
+  bool saw_final = false;
+  while (reader->Read(&m)) saw_final |= m.has_final();
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_TRUE(saw_final);
+  stopper.join();
+}
+
+}  // namespace
+}  // namespace terraserve

@@ -1,0 +1,253 @@
+// Scheduler behaviour with a scripted FakeEngine, driven step by step (no threads)
+// except where the test is about the thread.
+#include "server/scheduler/scheduler.h"
+
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/synchronization/mutex.h"
+#include "tests/testing/fake_engine.h"
+#include "tests/testing/status_matchers.h"
+
+namespace terraserve::server {
+namespace {
+
+using ::terraserve::testing::FakeEngine;
+using ::terraserve::testing::StatusIs;
+using ::testing::HasSubstr;
+
+class RecordingSink final : public ResponseSink {
+ public:
+  void Push(GenerationUpdate u) override {
+    absl::MutexLock lock(&mu_);
+    for (const auto& t : u.tokens) ids.push_back(t.id);
+    text += u.text;
+    if (u.first) ++firsts;
+    if (u.final) final = u.final;
+    if (!u.error.ok()) error = u.error;
+    ++updates;
+  }
+  bool closed() const override { return closed_flag; }
+  bool done() {
+    absl::MutexLock lock(&mu_);
+    return final.has_value() || !error.ok();
+  }
+
+  absl::Mutex mu_;
+  std::vector<int32_t> ids;
+  std::string text;
+  int firsts = 0, updates = 0;
+  std::optional<FinalInfo> final;
+  absl::Status error;
+  bool closed_flag = false;
+};
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void Make(FakeEngine::Script script, int blocks = 64, SchedulerOptions options = {}) {
+    auto tok = engine::Tokenizer::Load(std::string(TERRASERVE_SOURCE_DIR) +
+                                       "/models/terraformer-tiny/tokenizer.model");
+    ASSERT_OK(tok.status());
+    tok_ = tok->get();
+    engine_ = std::make_unique<FakeEngine>(std::move(*tok), blocks, 4, std::move(script));
+    ASSERT_OK_AND_ASSIGN(scheduler_, Scheduler::Create(engine_.get(), options, nullptr));
+  }
+
+  std::unique_ptr<GenerationRequest> Request(int max_new, std::vector<int32_t> prompt = {1, 5, 6}) {
+    auto r = std::make_unique<GenerationRequest>();
+    r->prompt = std::move(prompt);
+    r->max_new_tokens = max_new;
+    return r;
+  }
+
+  void RunUntilIdle(int max_steps = 1000) {
+    for (int i = 0; i < max_steps && scheduler_->RunOneStep(); ++i) {
+    }
+  }
+
+  // Ids of "▁the", "▁cat" etc. in the bundled vocabulary.
+  int32_t Id(const std::string& word) { return tok_->Encode(word).back(); }
+
+  const engine::Tokenizer* tok_ = nullptr;
+  std::unique_ptr<FakeEngine> engine_;
+  std::unique_ptr<Scheduler> scheduler_;
+};
+
+TEST_F(SchedulerTest, GeneratesUntilMaxNewTokens) {
+  Make([this](engine::SequenceId, int i) { return Id(i % 2 ? " cat" : " the"); });
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_OK(scheduler_->Submit(Request(4), sink).status());
+  RunUntilIdle();
+  ASSERT_TRUE(sink->final.has_value());
+  EXPECT_EQ(sink->final->reason, FinishReason::kLength);
+  EXPECT_EQ(sink->final->completion_tokens, 4);
+  EXPECT_EQ(sink->final->prompt_tokens, 3);
+  EXPECT_EQ(sink->text, " the cat the cat");
+  EXPECT_EQ(sink->firsts, 1);
+  EXPECT_EQ(engine_->free_kv_blocks(), 64);  // blocks returned at once
+}
+
+TEST_F(SchedulerTest, EosStopsUnlessIgnoredOrBeforeMinTokens) {
+  Make([this](engine::SequenceId id, int i) { return i == 1 || id == 99 ? tok_->eos_id() : Id(" a"); });
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_OK(scheduler_->Submit(Request(10), sink).status());
+  RunUntilIdle();
+  ASSERT_TRUE(sink->final);
+  EXPECT_EQ(sink->final->reason, FinishReason::kEosToken);
+  EXPECT_EQ(sink->final->completion_tokens, 2);
+  EXPECT_EQ(sink->text, " a");  // EOS has no text
+
+  auto ignore = std::make_shared<RecordingSink>();
+  auto r = Request(5);
+  r->ignore_eos = true;
+  ASSERT_OK(scheduler_->Submit(std::move(r), ignore).status());
+  RunUntilIdle();
+  EXPECT_EQ(ignore->final->reason, FinishReason::kLength);
+  EXPECT_EQ(ignore->final->completion_tokens, 5);
+}
+
+TEST_F(SchedulerTest, MinNewTokensMasksEos) {
+  // The script always wants EOS; with min_new_tokens the EOS logit is masked, so the
+  // sampler picks another token until the minimum is reached.
+  Make([this](engine::SequenceId, int) { return tok_->eos_id(); });
+  auto sink = std::make_shared<RecordingSink>();
+  auto r = Request(10);
+  r->min_new_tokens = 3;
+  ASSERT_OK(scheduler_->Submit(std::move(r), sink).status());
+  RunUntilIdle();
+  EXPECT_EQ(sink->final->reason, FinishReason::kEosToken);
+  EXPECT_EQ(sink->final->completion_tokens, 4);
+}
+
+TEST_F(SchedulerTest, StopSequenceSplitAcrossTokensAndStopToken) {
+  std::vector<int32_t> script;
+  Make([&script, this](engine::SequenceId id, int i) {
+    if (id == 1) return script[std::min<size_t>(i, script.size() - 1)];
+    return i == 2 ? Id(" stop") : Id(" go");
+  });
+  script = tok_->Encode("hello world and more");
+  ASSERT_GT(script.size(), 3u);
+  auto sink = std::make_shared<RecordingSink>();
+  auto r = Request(10);
+  r->stop_sequences = {"lo wor"};  // spans the tokens of "hello" and "world"
+  ASSERT_OK(scheduler_->Submit(std::move(r), sink).status());
+  auto token_stop = std::make_shared<RecordingSink>();
+  auto r2 = Request(10);
+  r2->stop_token_ids = {Id(" stop")};
+  ASSERT_OK(scheduler_->Submit(std::move(r2), token_stop).status());
+  RunUntilIdle();
+  ASSERT_TRUE(sink->final);
+  EXPECT_EQ(sink->final->reason, FinishReason::kStopSequence);
+  EXPECT_EQ(*sink->final->matched_stop_sequence, "lo wor");
+  EXPECT_EQ(sink->text, " hel");
+  ASSERT_TRUE(token_stop->final);
+  EXPECT_EQ(token_stop->final->reason, FinishReason::kStopToken);
+  EXPECT_EQ(*token_stop->final->matched_stop_token, Id(" stop"));
+  EXPECT_EQ(token_stop->text, " go go");
+}
+
+TEST_F(SchedulerTest, FullQueueIsResourceExhausted) {
+  SchedulerOptions o;
+  o.max_queued_requests = 2;
+  Make([this](engine::SequenceId, int) { return Id(" a"); }, 64, o);
+  ASSERT_OK(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>()).status());
+  ASSERT_OK(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>()).status());
+  EXPECT_THAT(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>()),
+              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("queue is full")));
+  RunUntilIdle();
+  EXPECT_OK(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>()).status());
+}
+
+TEST_F(SchedulerTest, NeverFittingRequestIsRejectedUpFront) {
+  Make([this](engine::SequenceId, int) { return Id(" a"); }, /*blocks=*/4);
+  EXPECT_THAT(scheduler_->Submit(Request(100), std::make_shared<RecordingSink>()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exceed the KV cache")));
+}
+
+TEST_F(SchedulerTest, AdmissionWaitsForKvBlocksInArrivalOrder) {
+  // 6 blocks of 4 positions; each request needs 3 + 9 = 12 positions = 3 blocks.
+  Make([this](engine::SequenceId, int) { return Id(" a"); }, /*blocks=*/6);
+  std::vector<std::shared_ptr<RecordingSink>> sinks;
+  for (int i = 0; i < 3; ++i) {
+    sinks.push_back(std::make_shared<RecordingSink>());
+    ASSERT_OK(scheduler_->Submit(Request(9), sinks.back()).status());
+  }
+  scheduler_->RunOneStep();
+  EXPECT_EQ(scheduler_->Load().running, 2);
+  EXPECT_EQ(scheduler_->Load().waiting, 1);
+  EXPECT_DOUBLE_EQ(scheduler_->Load().kv_usage, 1.0);
+  RunUntilIdle();
+  for (auto& s : sinks) EXPECT_EQ(s->final->completion_tokens, 9);
+  EXPECT_GT(sinks[2]->final->queue_time, absl::ZeroDuration());
+  EXPECT_EQ(engine_->free_kv_blocks(), 6);
+}
+
+TEST_F(SchedulerTest, CancelDeadlineAndDisconnectFreeTheSequence) {
+  Make([this](engine::SequenceId, int) { return Id(" a"); }, /*blocks=*/1024);
+  auto cancelled = std::make_shared<RecordingSink>();
+  auto expired = std::make_shared<RecordingSink>();
+  auto gone = std::make_shared<RecordingSink>();
+  ASSERT_OK_AND_ASSIGN(RequestHandle h, scheduler_->Submit(Request(1000), cancelled));
+  auto r = Request(1000);
+  r->deadline = absl::Now() + absl::Milliseconds(30);
+  ASSERT_OK(scheduler_->Submit(std::move(r), expired).status());
+  ASSERT_OK(scheduler_->Submit(Request(1000), gone).status());
+  scheduler_->RunOneStep();
+  scheduler_->RunOneStep();
+  EXPECT_GT(engine_->free_kv_blocks(), 0);
+  scheduler_->Cancel(h);
+  gone->closed_flag = true;
+  absl::SleepFor(absl::Milliseconds(40));
+  scheduler_->RunOneStep();
+  EXPECT_THAT(cancelled->error, StatusIs(absl::StatusCode::kCancelled, HasSubstr("cancelled")));
+  EXPECT_THAT(expired->error, StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("deadline")));
+  EXPECT_TRUE(absl::IsCancelled(gone->error));
+  EXPECT_EQ(engine_->free_kv_blocks(), 1024);
+  EXPECT_FALSE(scheduler_->RunOneStep());  // nothing left
+}
+
+TEST_F(SchedulerTest, EngineFailureFailsTheBatchWithInternal) {
+  Make([this](engine::SequenceId, int) { return Id(" a"); });
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_OK(scheduler_->Submit(Request(5), sink).status());
+  engine_->fail_next_step_ = true;
+  RunUntilIdle();
+  EXPECT_THAT(sink->error, StatusIs(absl::StatusCode::kInternal, HasSubstr("injected")));
+  EXPECT_EQ(engine_->free_kv_blocks(), 64);
+}
+
+TEST_F(SchedulerTest, ContinuousBatchingAdmitsWhileOthersDecode) {
+  Make([this](engine::SequenceId, int) { return Id(" a"); });
+  auto first = std::make_shared<RecordingSink>();
+  ASSERT_OK(scheduler_->Submit(Request(20), first).status());
+  for (int i = 0; i < 5; ++i) scheduler_->RunOneStep();
+  auto second = std::make_shared<RecordingSink>();
+  ASSERT_OK(scheduler_->Submit(Request(3), second).status());
+  scheduler_->RunOneStep();
+  EXPECT_EQ(engine_->batch_sizes_.back(), 2);  // joined the running batch at once
+  RunUntilIdle();
+  EXPECT_TRUE(second->final && first->final);
+}
+
+TEST_F(SchedulerTest, ThreadDrainsOnStop) {
+  Make([this](engine::SequenceId, int) { return Id(" a"); });
+  scheduler_->Start();
+  std::vector<std::shared_ptr<RecordingSink>> sinks;
+  for (int i = 0; i < 8; ++i) {
+    sinks.push_back(std::make_shared<RecordingSink>());
+    ASSERT_OK(scheduler_->Submit(Request(16), sinks.back()).status());
+  }
+  scheduler_->Stop(absl::Now() + absl::Seconds(30));
+  for (auto& s : sinks) {
+    ASSERT_TRUE(s->done());
+    EXPECT_TRUE(s->final.has_value()) << s->error;  // drained, not cut off
+  }
+  EXPECT_THAT(scheduler_->Submit(Request(1), std::make_shared<RecordingSink>()),
+              StatusIs(absl::StatusCode::kUnavailable, HasSubstr("draining")));
+}
+
+}  // namespace
+}  // namespace terraserve::server
