@@ -26,7 +26,7 @@ ABSL_FLAG(std::string, host, "127.0.0.1",
 ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free one.");
 ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 picks a free one, -1 is off.");
 ABSL_FLAG(std::string, port_file, "",
-          "If set, write the bound gRPC port to this file once ready to serve.");
+          "If set, write '<grpc port> <metrics port>' to this file once ready to serve.");
 ABSL_FLAG(double, shutdown_grace, 20,
           "Seconds in-flight requests may take to finish after SIGTERM.");
 ABSL_FLAG(int, max_receive_message_bytes, 4 << 20, "Largest gRPC request accepted, bytes.");

@@ -27,11 +27,11 @@ std::string JoinHostPort(const std::string& host, int port) {
   return absl::StrCat(host, ":", port);
 }
 
-absl::Status WritePortFile(const std::string& path, int port) {
+absl::Status WritePortFile(const std::string& path, int port, int metrics_port) {
   std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp);
-    out << port << "\n";
+    out << port << " " << metrics_port << "\n";
     if (!out) return absl::InternalError(absl::StrCat("cannot write ", tmp));
   }
   // rename is atomic, so a reader never sees a half-written file.
@@ -112,7 +112,7 @@ absl::Status Server::LoadModel() {
   metrics_->SetModelInfo(info.model_id, info.dtype, info.kv_block_size);
   grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
   if (!options_.port_file.empty()) {
-    TS_RETURN_IF_ERROR(WritePortFile(options_.port_file, grpc_port_));
+    TS_RETURN_IF_ERROR(WritePortFile(options_.port_file, grpc_port_, metrics_port_));
   }
   TS_LOG(Info) << "model " << info.model_id << " loaded and warmed up in "
                << absl::FormatDuration(absl::Now() - start) << ": " << info.parameters

@@ -21,8 +21,8 @@ struct ServerOptions {
   int port = 50051;
   // Prometheus /metrics port; 0 picks a free one; -1 disables metrics.
   int metrics_port = 9464;
-  // If set, the bound gRPC port is written here once the model is loaded and the
-  // server is ready (used by tests that start the server on port 0).
+  // If set, "<grpc port> <metrics port>" is written here once the model is loaded and
+  // the server is ready (used by tests that start the server on port 0).
   std::string port_file;
   // Seconds in-flight requests may take to finish after SIGTERM.
   double shutdown_grace_seconds = 20;

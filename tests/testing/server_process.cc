@@ -91,9 +91,9 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   p->pid_ = Spawn(argv, p->dir_ + "/server.log");
   absl::Time end = absl::Now() + timeout;
   while (absl::Now() < end) {
-    std::string port = ReadFile(port_file);
-    if (!port.empty()) {
-      p->grpc_port_ = std::atoi(port.c_str());
+    std::istringstream ports(ReadFile(port_file));
+    if (ports >> p->grpc_port_) {
+      ports >> p->metrics_port_;
       return p;
     }
     int status = 0;

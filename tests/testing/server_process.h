@@ -19,18 +19,20 @@ struct ProcessResult {
 };
 
 // Runs a command to completion (bounded by `timeout`; killed after it).
+// Use {"/bin/sh", "-c", "..."} for pipelines.
 ProcessResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout);
 
 class ServerProcess {
  public:
   // Starts `terraserve` with `extra_flags` plus --host=127.0.0.1 --port=0
-  // --metrics_port=0, and waits until it reports its gRPC port.
+  // --metrics_port=0, and waits until it reports its ports (once the model is loaded).
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
       const std::vector<std::string>& extra_flags, absl::Duration timeout = absl::Seconds(60));
   // Sends SIGKILL if still running.
   ~ServerProcess();
 
   int grpc_port() const { return grpc_port_; }
+  int metrics_port() const { return metrics_port_; }
   std::string address() const;
   // Everything the server wrote so far to stdout/stderr.
   std::string ReadLog() const;
@@ -42,6 +44,7 @@ class ServerProcess {
   ServerProcess() = default;
   pid_t pid_ = -1;
   int grpc_port_ = 0;
+  int metrics_port_ = -1;
   std::string dir_;
 };
 
