@@ -64,12 +64,21 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads, const Kv
         scores[p] = Dot(qh, kv.key(p) + h * dh, dh) * inv_sqrt;
         mx = std::max(mx, scores[p]);
       }
+      // Separate loops so the exp loop vectorises (libmvec; see CMakeLists).
+      float* sc = scores.data();
+      for (int64_t p = 0; p < len; ++p) sc[p] = std::exp(sc[p] - mx);
       float sum = 0;
-      for (int64_t p = 0; p < len; ++p) sum += (scores[p] = std::exp(scores[p] - mx));
+      for (int64_t p = 0; p < len; ++p) sum += sc[p];
       const float inv = 1.0f / sum;
+      for (int64_t p = 0; p < len; ++p) sc[p] *= inv;
       float* oh = out + int64_t(t) * d + h * dh;
       std::fill(oh, oh + dh, 0.0f);
-      for (int64_t p = 0; p < len; ++p) Axpy(scores[p] * inv, kv.value(p) + h * dh, oh, dh);
+      // Value rows are contiguous (d floats apart) within a KV block.
+      for (int64_t p = 0; p < len;) {
+        const int64_t run = std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
+        GemvAccumulate(sc + p, kv.value(p) + h * dh, run, dh, d, oh);
+        p += run;
+      }
     }
   }
 }
@@ -118,8 +127,8 @@ void CausalConv(const float* history, const float* y, int T, int S, int M, int k
         for (int j = 0; j < kS; ++j) {
           const int sm = s - half + j;
           if (sm < 0 || sm >= S) continue;
-          const float* w = weight + (int64_t(i) * kS + j) * M * M;
-          for (int c = 0; c < M; ++c) Axpy(in[sm * M + c], w + int64_t(c) * M, o, M);
+          // o += in[sm] (1 x M) @ W[i, j] (M x M), accumulated in registers.
+          GemvAccumulate(in + sm * M, weight + (int64_t(i) * kS + j) * M * M, M, M, M, o);
         }
       }
     }

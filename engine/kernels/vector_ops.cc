@@ -1,94 +1,93 @@
 #include "engine/kernels/vector_ops.h"
 
-#include <immintrin.h>
-
 namespace terraserve::engine {
+namespace {
+
+// Scalar GEMV for columns [from, n): the tail of the vector paths.
+void GemvTail(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw, int64_t from,
+              float* y) {
+  for (int64_t j = from; j < n; ++j) {
+    float acc = y[j];
+    for (int64_t c = 0; c < k; ++c) acc += x[c] * w[c * ldw + j];
+    y[j] = acc;
+  }
+}
+
+}  // namespace
 
 #if defined(__AVX512F__)
 
 const char* VectorIsa() { return "avx512"; }
 
-float Dot(const float* a, const float* b, int64_t n) {
-  // Four accumulators hide the FMA latency; rows are read once, in order.
-  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
-  __m512 s2 = _mm512_setzero_ps(), s3 = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 64 <= n; i += 64) {
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-    s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
-    s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw,
+                    float* y) {
+  int64_t j = 0;
+  for (; j + 64 <= n; j += 64) {
+    __m512 a0 = _mm512_loadu_ps(y + j), a1 = _mm512_loadu_ps(y + j + 16);
+    __m512 a2 = _mm512_loadu_ps(y + j + 32), a3 = _mm512_loadu_ps(y + j + 48);
+    for (int64_t c = 0; c < k; ++c) {
+      const __m512 xc = _mm512_set1_ps(x[c]);
+      const float* wr = w + c * ldw + j;
+      a0 = _mm512_fmadd_ps(xc, _mm512_loadu_ps(wr), a0);
+      a1 = _mm512_fmadd_ps(xc, _mm512_loadu_ps(wr + 16), a1);
+      a2 = _mm512_fmadd_ps(xc, _mm512_loadu_ps(wr + 32), a2);
+      a3 = _mm512_fmadd_ps(xc, _mm512_loadu_ps(wr + 48), a3);
+    }
+    _mm512_storeu_ps(y + j, a0);
+    _mm512_storeu_ps(y + j + 16, a1);
+    _mm512_storeu_ps(y + j + 32, a2);
+    _mm512_storeu_ps(y + j + 48, a3);
   }
-  for (; i + 16 <= n; i += 16) {
-    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+  for (; j + 16 <= n; j += 16) {
+    __m512 a0 = _mm512_loadu_ps(y + j);
+    for (int64_t c = 0; c < k; ++c) {
+      a0 = _mm512_fmadd_ps(_mm512_set1_ps(x[c]), _mm512_loadu_ps(w + c * ldw + j), a0);
+    }
+    _mm512_storeu_ps(y + j, a0);
   }
-  float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-void Axpy(float alpha, const float* x, float* y, int64_t n) {
-  __m512 va = _mm512_set1_ps(alpha);
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-  }
-  for (; i < n; ++i) y[i] += alpha * x[i];
+  GemvTail(x, w, k, n, ldw, j, y);
 }
 
 #elif defined(__AVX2__) && defined(__FMA__)
 
 const char* VectorIsa() { return "avx2"; }
 
-namespace {
-float HorizontalSum(__m256 v) {
-  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
-  lo = _mm_add_ps(lo, hi);
-  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
-  lo = _mm_add_ss(lo, _mm_shuffle_ps(lo, lo, 1));
-  return _mm_cvtss_f32(lo);
-}
-}  // namespace
-
-float Dot(const float* a, const float* b, int64_t n) {
-  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-  __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw,
+                    float* y) {
+  int64_t j = 0;
+  for (; j + 32 <= n; j += 32) {
+    __m256 a0 = _mm256_loadu_ps(y + j), a1 = _mm256_loadu_ps(y + j + 8);
+    __m256 a2 = _mm256_loadu_ps(y + j + 16), a3 = _mm256_loadu_ps(y + j + 24);
+    for (int64_t c = 0; c < k; ++c) {
+      const __m256 xc = _mm256_set1_ps(x[c]);
+      const float* wr = w + c * ldw + j;
+      a0 = _mm256_fmadd_ps(xc, _mm256_loadu_ps(wr), a0);
+      a1 = _mm256_fmadd_ps(xc, _mm256_loadu_ps(wr + 8), a1);
+      a2 = _mm256_fmadd_ps(xc, _mm256_loadu_ps(wr + 16), a2);
+      a3 = _mm256_fmadd_ps(xc, _mm256_loadu_ps(wr + 24), a3);
+    }
+    _mm256_storeu_ps(y + j, a0);
+    _mm256_storeu_ps(y + j + 8, a1);
+    _mm256_storeu_ps(y + j + 16, a2);
+    _mm256_storeu_ps(y + j + 24, a3);
   }
-  for (; i + 8 <= n; i += 8) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+  for (; j + 8 <= n; j += 8) {
+    __m256 a0 = _mm256_loadu_ps(y + j);
+    for (int64_t c = 0; c < k; ++c) {
+      a0 = _mm256_fmadd_ps(_mm256_set1_ps(x[c]), _mm256_loadu_ps(w + c * ldw + j), a0);
+    }
+    _mm256_storeu_ps(y + j, a0);
   }
-  float sum = HorizontalSum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
-  for (; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-void Axpy(float alpha, const float* x, float* y, int64_t n) {
-  __m256 va = _mm256_set1_ps(alpha);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-  }
-  for (; i < n; ++i) y[i] += alpha * x[i];
+  GemvTail(x, w, k, n, ldw, j, y);
 }
 
 #else
 
 const char* VectorIsa() { return "scalar"; }
 
-float Dot(const float* a, const float* b, int64_t n) {
-  float sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += a[i] * b[i];
-  return sum;
-}
-
-void Axpy(float alpha, const float* x, float* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw,
+                    float* y) {
+  GemvTail(x, w, k, n, ldw, 0, y);
 }
 
 #endif
