@@ -23,7 +23,7 @@ TRAIN_PKGS=(
 )
 TEST_PKGS=(
   "${BUILD_PKGS[@]}" "${TRAIN_PKGS[@]}"
-  python3-grpcio python3-protobuf prometheus curl procps
+  python3-grpcio python3-protobuf prometheus curl procps yamllint
 )
 RUNTIME_PKGS=(
   libgrpc++1.51 libprotobuf32 libabsl20220623 libdnnl2 libgomp1
