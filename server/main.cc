@@ -46,6 +46,12 @@ ABSL_FLAG(int64_t, kv_cache_tokens, 0,
           "KV cache capacity in positions; 0 = use --kv_cache_bytes, or 16 full contexts.");
 ABSL_FLAG(int64_t, kv_cache_bytes, 0, "KV cache capacity in bytes (when --kv_cache_tokens is 0).");
 ABSL_FLAG(int, kv_block_size, 16, "Positions per KV-cache block.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; enables TLS with --tls_key.");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert.");
+ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA bundle; clients must present a cert it signed (mTLS).");
+ABSL_FLAG(std::string, auth_token_file, "",
+          "File whose first line is a bearer token every non-health call must send.");
+ABSL_FLAG(int, max_grpc_threads, 64, "Upper bound on gRPC callback threads.");
 
 namespace {
 
@@ -58,7 +64,8 @@ std::vector<std::string> ArgsWithEnvironment(int argc, char** argv) {
         "max_receive_message_bytes", "log_level", "log_requests", "max_input_tokens", "max_total_tokens",
         "default_max_new_tokens", "max_top_logprobs", "max_queued_requests",
         "max_running_sequences", "max_batch_tokens", "prefill_chunk_tokens", "kv_cache_tokens",
-        "kv_cache_bytes", "kv_block_size"}) {
+        "kv_cache_bytes", "kv_block_size", "tls_cert", "tls_key", "tls_client_ca",
+        "auth_token_file", "max_grpc_threads"}) {
     std::string env = absl::StrCat("TERRASERVE_", absl::AsciiStrToUpper(name));
     if (const char* value = std::getenv(env.c_str())) {
       args.push_back(absl::StrCat("--", name, "=", value));
@@ -114,6 +121,11 @@ int main(int argc, char** argv) {
   options.engine.kv_cache_tokens = absl::GetFlag(FLAGS_kv_cache_tokens);
   options.engine.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_bytes);
   options.engine.kv_block_size = absl::GetFlag(FLAGS_kv_block_size);
+  options.security.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
+  options.security.tls_key_file = absl::GetFlag(FLAGS_tls_key);
+  options.security.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);
+  options.security.auth_token_file = absl::GetFlag(FLAGS_auth_token_file);
+  options.max_grpc_threads = absl::GetFlag(FLAGS_max_grpc_threads);
 
   auto server = terraserve::server::Server::Start(options);
   if (!server.ok()) {

@@ -8,6 +8,7 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/resource_quota.h>
 #include <grpcpp/server_builder.h>
 #include <prometheus/exposer.h>
 
@@ -15,6 +16,7 @@
 #include "engine/base/logging.h"
 #include "engine/base/status_macros.h"
 #include "server/grpc/generation_service.h"
+#include "server/grpc/security.h"
 #include "server/metrics/rpc_metrics_interceptor.h"
 
 namespace terraserve::server {
@@ -65,10 +67,22 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  TS_ASSIGN_OR_RETURN(auto credentials, MakeServerCredentials(options.security));
+  TS_ASSIGN_OR_RETURN(std::string token, LoadAuthToken(options.security));
+  server->service_->SetAuthToken(std::move(token));
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(JoinHostPort(options.host, options.port),
-                           grpc::InsecureServerCredentials(), &server->grpc_port_);
+  builder.AddListeningPort(JoinHostPort(options.host, options.port), credentials,
+                           &server->grpc_port_);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  grpc::ResourceQuota quota("terraserve");
+  quota.SetMaxThreads(options.max_grpc_threads);
+  builder.SetResourceQuota(quota);
+  // Long unary calls and idle streams: let clients ping every 10 s, even between calls
+  // (what load balancers and vLLM's clients expect), and ping idle clients ourselves.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10 * 1000);
   builder.RegisterService(server->service_.get());
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
   interceptors.push_back(MakeRpcMetricsInterceptorFactory(server->metrics_.get()));

@@ -53,6 +53,9 @@ absl::Status ServerOptions::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat("--kv_block_size must be in [1, 1024], got ",
                                                    engine.kv_block_size));
   }
+  if (max_grpc_threads < 2) {
+    return absl::InvalidArgumentError(absl::StrCat("--max_grpc_threads must be >= 2, got ", max_grpc_threads));
+  }
   return scheduler.Validate();
 }
 

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "engine/engine.h"
+#include "server/grpc/security.h"
 #include "server/scheduler/scheduler.h"
 
 namespace terraserve::server {
@@ -40,6 +41,9 @@ struct ServerOptions {
   // Cap on OutputOptions.top_logprobs.
   int max_top_logprobs = 20;
 
+  SecurityOptions security;
+  // gRPC threads for callbacks; bounds thread growth under load.
+  int max_grpc_threads = 64;
   engine::EngineOptions engine;
   SchedulerOptions scheduler;
 

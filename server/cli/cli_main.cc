@@ -4,10 +4,14 @@
 //   terraserve-cli info
 //   terraserve-cli tokenize "some text"
 //   terraserve-cli generate [--max_new_tokens=N --temperature=T --seed=S] "prompt"
+//   TLS: --tls_ca=ca.pem [--tls_cert=c.pem --tls_key=k.pem]; auth: --token_file=F
 //
 // Exit status: 0 on success, 1 on an RPC error (printed with its code), 2 on bad usage.
 #include <cstdio>
+#include <cstdlib>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -17,6 +21,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "terraserve/v1/generation.grpc.pb.h"
@@ -29,6 +34,11 @@ ABSL_FLAG(float, temperature, 0, "generate: 0 = greedy.");
 ABSL_FLAG(uint32_t, top_k, 0, "generate: 0 = off.");
 ABSL_FLAG(float, top_p, 1, "generate: 1 = off.");
 ABSL_FLAG(int64_t, seed, -1, "generate: -1 = server picks.");
+ABSL_FLAG(std::string, tls_ca, "", "PEM CA to trust; enables TLS.");
+ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate (mTLS), with --tls_key.");
+ABSL_FLAG(std::string, tls_key, "", "PEM client key (mTLS).");
+ABSL_FLAG(std::string, tls_server_name, "", "Expected server name, if not the host of --addr.");
+ABSL_FLAG(std::string, token_file, "", "File whose first line is the bearer token to send.");
 
 namespace {
 
@@ -51,10 +61,49 @@ int Fail(const grpc::Status& status) {
   return 1;
 }
 
+std::string ReadFileOrDie(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    std::fprintf(stderr, "error: cannot read %s\n", path.c_str());
+    std::exit(2);
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Token() {
+  static const std::string token = [] {
+    if (absl::GetFlag(FLAGS_token_file).empty()) return std::string();
+    std::string t = ReadFileOrDie(absl::GetFlag(FLAGS_token_file));
+    return std::string(absl::StripAsciiWhitespace(t.substr(0, t.find('\n'))));
+  }();
+  return token;
+}
+
+// Deadline and, if configured, the bearer token.
 void SetDeadline(grpc::ClientContext* ctx) {
   ctx->set_deadline(std::chrono::system_clock::now() +
                     std::chrono::milliseconds(
                         static_cast<int64_t>(absl::GetFlag(FLAGS_timeout) * 1000)));
+  if (!Token().empty()) ctx->AddMetadata("authorization", "Bearer " + Token());
+}
+
+std::shared_ptr<grpc::Channel> MakeChannel() {
+  if (absl::GetFlag(FLAGS_tls_ca).empty()) {
+    return grpc::CreateChannel(absl::GetFlag(FLAGS_addr), grpc::InsecureChannelCredentials());
+  }
+  grpc::SslCredentialsOptions ssl;
+  ssl.pem_root_certs = ReadFileOrDie(absl::GetFlag(FLAGS_tls_ca));
+  if (!absl::GetFlag(FLAGS_tls_cert).empty()) {
+    ssl.pem_cert_chain = ReadFileOrDie(absl::GetFlag(FLAGS_tls_cert));
+    ssl.pem_private_key = ReadFileOrDie(absl::GetFlag(FLAGS_tls_key));
+  }
+  grpc::ChannelArguments args;
+  if (!absl::GetFlag(FLAGS_tls_server_name).empty()) {
+    args.SetSslTargetNameOverride(absl::GetFlag(FLAGS_tls_server_name));
+  }
+  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_addr), grpc::SslCredentials(ssl), args);
 }
 
 int Health(const std::shared_ptr<grpc::Channel>& channel) {
@@ -139,8 +188,7 @@ int main(int argc, char** argv) {
   std::string command = rest[1];
   std::vector<std::string> words(rest.begin() + 2, rest.end());
   std::string text = absl::StrJoin(words, " ");
-  auto channel =
-      grpc::CreateChannel(absl::GetFlag(FLAGS_addr), grpc::InsecureChannelCredentials());
+  auto channel = MakeChannel();
   auto stub = TextGeneration::NewStub(channel);
   if (command == "health") return Health(channel);
   if (command == "info") return Info(stub.get());

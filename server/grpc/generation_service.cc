@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/grpc/generate_reactors.h"
+#include "server/grpc/security.h"
 #include "server/grpc/status_util.h"
 
 namespace terraserve::server {
@@ -38,7 +39,10 @@ void GenerationService::Attach(Scheduler* scheduler, const RequestLimits& limits
   scheduler_.store(scheduler, std::memory_order_release);
 }
 
-Scheduler* GenerationService::Ready(grpc::Status* status) const {
+Scheduler* GenerationService::Ready(const grpc::CallbackServerContext& context,
+                                    grpc::Status* status) const {
+  *status = CheckBearerToken(context, auth_token_);
+  if (!status->ok()) return nullptr;
   if (draining_.load()) {
     *status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
                            "server is draining; retry on another replica");
@@ -71,7 +75,7 @@ grpc::ServerUnaryReactor* GenerationService::Generate(grpc::CallbackServerContex
                                                       const v1::GenerateRequest* request,
                                                       v1::GenerateResponse* response) {
   grpc::Status status;
-  Scheduler* scheduler = Ready(&status);
+  Scheduler* scheduler = Ready(*context, &status);
   if (scheduler == nullptr) return FinishNow(context, status);
   auto r = Convert(context, *request);
   if (!r.ok()) return FinishNow(context, ToGrpcStatus(r.status()));
@@ -81,7 +85,7 @@ grpc::ServerUnaryReactor* GenerationService::Generate(grpc::CallbackServerContex
 grpc::ServerWriteReactor<v1::GenerateStreamResponse>* GenerationService::GenerateStream(
     grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
   grpc::Status status;
-  Scheduler* scheduler = Ready(&status);
+  Scheduler* scheduler = Ready(*context, &status);
   if (scheduler == nullptr) return new FailedStream(status);
   auto r = Convert(context, *request);
   if (!r.ok()) return new FailedStream(ToGrpcStatus(r.status()));
@@ -92,7 +96,7 @@ grpc::ServerUnaryReactor* GenerationService::Tokenize(grpc::CallbackServerContex
                                                       const v1::TokenizeRequest* request,
                                                       v1::TokenizeResponse* response) {
   grpc::Status status;
-  Scheduler* scheduler = Ready(&status);
+  Scheduler* scheduler = Ready(*context, &status);
   if (scheduler == nullptr) return FinishNow(context, status);
   if (engine::SanitizeUtf8(request->text()) != request->text()) {
     return FinishNow(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -111,7 +115,7 @@ grpc::ServerUnaryReactor* GenerationService::Detokenize(grpc::CallbackServerCont
                                                         const v1::DetokenizeRequest* request,
                                                         v1::DetokenizeResponse* response) {
   grpc::Status status;
-  Scheduler* scheduler = Ready(&status);
+  Scheduler* scheduler = Ready(*context, &status);
   if (scheduler == nullptr) return FinishNow(context, status);
   absl::Status valid = ValidateTokenIds(request->ids(), limits_.vocab_size, "ids");
   if (!valid.ok()) return FinishNow(context, ToGrpcStatus(valid));
@@ -124,7 +128,7 @@ grpc::ServerUnaryReactor* GenerationService::GetModelInfo(grpc::CallbackServerCo
                                                           const v1::GetModelInfoRequest*,
                                                           v1::ModelInfo* response) {
   grpc::Status status;
-  Scheduler* scheduler = Ready(&status);
+  Scheduler* scheduler = Ready(*context, &status);
   if (scheduler == nullptr) return FinishNow(context, status);
   const engine::ModelInfo& info = scheduler->engine().model_info();
   const engine::ModelConfig& c = info.config;

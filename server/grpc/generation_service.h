@@ -23,6 +23,8 @@ class GenerationService final : public terraserve::v1::TextGeneration::CallbackS
  public:
   GenerationService() = default;
 
+  // Calls must carry this bearer token (empty = no auth). Call before serving.
+  void SetAuthToken(std::string token) { auth_token_ = std::move(token); }
   // Starts serving with this scheduler (which must outlive the service's use).
   void Attach(Scheduler* scheduler, const RequestLimits& limits);
   // After this, every new call fails with UNAVAILABLE.
@@ -45,14 +47,16 @@ class GenerationService final : public terraserve::v1::TextGeneration::CallbackS
                                          v1::ModelInfo* response) override;
 
  private:
-  // The scheduler if serving, else null with *status set to UNAVAILABLE.
-  Scheduler* Ready(grpc::Status* status) const;
+  // The scheduler if the call may proceed, else null with *status set
+  // (UNAUTHENTICATED, or UNAVAILABLE while loading or draining).
+  Scheduler* Ready(const grpc::CallbackServerContext& context, grpc::Status* status) const;
   absl::StatusOr<std::unique_ptr<GenerationRequest>> Convert(
       grpc::CallbackServerContext* context, const v1::GenerateRequest& request);
   uint64_t NewSeed();
 
   std::atomic<Scheduler*> scheduler_{nullptr};
   RequestLimits limits_;
+  std::string auth_token_;
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> request_counter_{0};
   absl::Mutex seed_mu_;
