@@ -19,8 +19,8 @@ engine::ModelConfig Dense(int layers, int d, int heads, int f, int vocab) {
   return c;
 }
 
-engine::ModelConfig Sparse(engine::ModelConfig c, int f, int block, int qkv_modules,
-                           int loss_modules) {
+engine::ModelConfig Sparse(engine::ModelConfig c, int f, int block,
+                           int qkv_modules, int loss_modules) {
   c.ff = engine::FfKind::kSparse;
   c.d_ff = f;
   c.ff_block_size = block;
@@ -36,13 +36,16 @@ engine::ModelConfig Sparse(engine::ModelConfig c, int f, int block, int qkv_modu
 
 absl::StatusOr<engine::ModelConfig> BenchConfig(const std::string& name) {
   if (name == "medium-dense") return Dense(24, 1024, 16, 4096, 32000);
-  if (name == "medium-sparse") return Sparse(Dense(24, 1024, 16, 4096, 32000), 6144, 64, 16, 4);
+  if (name == "medium-sparse")
+    return Sparse(Dense(24, 1024, 16, 4096, 32000), 6144, 64, 16, 4);
   if (name == "tiny-dense") return Dense(2, 128, 4, 512, 2048);
-  if (name == "tiny-sparse") return Sparse(Dense(2, 128, 4, 512, 2048), 768, 16, 4, 4);
+  if (name == "tiny-sparse")
+    return Sparse(Dense(2, 128, 4, 512, 2048), 768, 16, 4, 4);
   std::ifstream in(name);
   if (!in) {
     return absl::NotFoundError(absl::StrCat(
-        "unknown config '", name, "': not medium-dense, medium-sparse, tiny-dense, tiny-sparse "
+        "unknown config '", name,
+        "': not medium-dense, medium-sparse, tiny-dense, tiny-sparse "
         "or a readable config.json"));
   }
   std::stringstream ss;

@@ -1,10 +1,11 @@
-// Google Benchmark micro-benchmarks of each engine kernel at the medium model's shapes
-// (d 1024, f 6144 with N 64, S 16): dense matmul (oneDNN vs naive), sparse FF gather-dot
-// vs the dense GEMV it replaces, factored dense, causal convolution, attention.
+// Google Benchmark micro-benchmarks of each engine kernel at the medium model's
+// shapes (d 1024, f 6144 with N 64, S 16): dense matmul (oneDNN vs naive),
+// sparse FF gather-dot vs the dense GEMV it replaces, factored dense, causal
+// convolution, attention.
+#include <benchmark/benchmark.h>
+
 #include <random>
 #include <vector>
-
-#include <benchmark/benchmark.h>
 
 #include "engine/kernels/cpu_kernels.h"
 #include "engine/kernels/onednn_linear.h"
@@ -26,23 +27,29 @@ void BM_OnednnMatmul(benchmark::State& state) {
   auto w = Random(k * n), x = Random(m * k);
   std::vector<float> y(m * n);
   auto lin = MakeOnednnLinear(w, {}, k, n);
-  for (auto _ : state) benchmark::DoNotOptimize((*lin)->Forward(x.data(), m, y.data()));
+  for (auto _ : state)
+    benchmark::DoNotOptimize((*lin)->Forward(x.data(), m, y.data()));
   state.SetBytesProcessed(state.iterations() * k * n * 4);
 }
-BENCHMARK(BM_OnednnMatmul)->Args({1, 1024, 4096})->Args({16, 1024, 4096})->Args({1, 4096, 1024});
+BENCHMARK(BM_OnednnMatmul)
+    ->Args({1, 1024, 4096})
+    ->Args({16, 1024, 4096})
+    ->Args({1, 4096, 1024});
 
 void BM_ReferenceMatmul(benchmark::State& state) {
   const int64_t m = 1, k = state.range(0), n = state.range(1);
   auto lin = MakeReferenceLinear(Random(k * n), {}, k, n);
   auto x = Random(m * k);
   std::vector<float> y(m * n);
-  for (auto _ : state) benchmark::DoNotOptimize(lin->Forward(x.data(), m, y.data()));
+  for (auto _ : state)
+    benchmark::DoNotOptimize(lin->Forward(x.data(), m, y.data()));
 }
 BENCHMARK(BM_ReferenceMatmul)->Args({1024, 1024});
 
 void BM_SparseFfRow(benchmark::State& state) {
   const int d = 1024, block = 64, n_blocks = 96;
-  auto w1t = Random(int64_t(n_blocks) * block * d), w2 = Random(int64_t(n_blocks) * block * d);
+  auto w1t = Random(int64_t(n_blocks) * block * d),
+       w2 = Random(int64_t(n_blocks) * block * d);
   auto b2 = Random(d), x = Random(d);
   std::vector<int32_t> idx(n_blocks);
   std::mt19937 rng(2);
@@ -59,10 +66,12 @@ BENCHMARK(BM_SparseFfRow);
 
 void BM_CausalConv(benchmark::State& state) {
   const int S = 16, M = 64, kL = 3, kS = static_cast<int>(state.range(0));
-  auto hist = Random(2 * S * M), y = Random(S * M), w = Random(kL * kS * M * M), b = Random(M);
+  auto hist = Random(2 * S * M), y = Random(S * M), w = Random(kL * kS * M * M),
+       b = Random(M);
   std::vector<float> out(S * M);
   for (auto _ : state) {
-    kernels::CausalConv(hist.data(), y.data(), 1, S, M, kL, kS, w.data(), b.data(), out.data());
+    kernels::CausalConv(hist.data(), y.data(), 1, S, M, kL, kS, w.data(),
+                        b.data(), out.data());
     benchmark::DoNotOptimize(out.data());
   }
 }
@@ -75,7 +84,8 @@ void BM_CausalAttention(benchmark::State& state) {
   auto pool = Random(int64_t(n_blocks) * 2 * block * d), q = Random(d);
   std::vector<int32_t> blocks(n_blocks);
   for (int i = 0; i < n_blocks; ++i) blocks[i] = i;
-  KvView kv{pool.data(), blocks.data(), block, d, 2LL * block * d, int64_t(block) * d};
+  KvView kv{pool.data(), blocks.data(),   block,
+            d,           2LL * block * d, int64_t(block) * d};
   std::vector<float> out(d);
   for (auto _ : state) {
     kernels::CausalAttention(q.data(), 1, context - 1, heads, kv, out.data());

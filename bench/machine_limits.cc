@@ -14,11 +14,13 @@
 namespace terraserve::bench {
 namespace {
 
-double Seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b) {
+double Seconds(std::chrono::steady_clock::time_point a,
+               std::chrono::steady_clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-// Sum of a large array: reads every byte once; 8 accumulators keep the loads flowing.
+// Sum of a large array: reads every byte once; 8 accumulators keep the loads
+// flowing.
 double ReadBandwidth(const float* data, int64_t n, int threads) {
   double best = 0;
   volatile float sink = 0;
@@ -63,10 +65,12 @@ double GemmPeak() {
 }  // namespace
 
 MachineLimits MeasureMachineLimits() {
-  const int64_t n = (int64_t(1) << 30) / 4;  // 1 GiB of floats: far beyond any cache
+  const int64_t n =
+      (int64_t(1) << 30) / 4;  // 1 GiB of floats: far beyond any cache
   std::unique_ptr<float[]> data(new float[n]);
 #pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) data[i] = 1.0f;  // first touch by the reading threads
+  for (int64_t i = 0; i < n; ++i)
+    data[i] = 1.0f;  // first touch by the reading threads
   MachineLimits m;
   m.read_gbps_1t = ReadBandwidth(data.get(), n, 1);
   m.read_gbps = ReadBandwidth(data.get(), n, omp_get_max_threads());

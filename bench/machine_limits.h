@@ -1,6 +1,6 @@
-// Measures this machine's memory read bandwidth and dense GEMM peak in the same run
-// as a benchmark, so results can be stated as a fraction of the physical bound
-// (bench layer). Not thread-safe; call from the benchmark's main thread.
+// Measures this machine's memory read bandwidth and dense GEMM peak in the same
+// run as a benchmark, so results can be stated as a fraction of the physical
+// bound (bench layer). Not thread-safe; call from the benchmark's main thread.
 #ifndef TERRASERVE_BENCH_MACHINE_LIMITS_H_
 #define TERRASERVE_BENCH_MACHINE_LIMITS_H_
 

@@ -1,23 +1,25 @@
-// terraserve-bench: engine-only decode and prefill speed on random weights, side by
-// side with this machine's memory-bandwidth and GEMM limits measured in the same run.
+// terraserve-bench: engine-only decode and prefill speed on random weights,
+// side by side with this machine's memory-bandwidth and GEMM limits measured in
+// the same run.
 //
-//   terraserve-bench --configs=medium-dense,medium-sparse --batch_sizes=1,4,16,64
+//   terraserve-bench --configs=medium-dense,medium-sparse
+//   --batch_sizes=1,4,16,64
 //       --contexts=256 --json_out=bench.json [--pytorch]
 //
-// For each config, batch B and context C: B sequences are prefilled with C random
-// tokens, then decoded --decode_steps steps after --warmup_steps. One step produces one
-// token for every sequence, so "ms/token" is the step time a stream sees between tokens.
-// The bound is max(bytes read / bandwidth, flops / GEMM peak) for that step.
+// For each config, batch B and context C: B sequences are prefilled with C
+// random tokens, then decoded --decode_steps steps after --warmup_steps. One
+// step produces one token for every sequence, so "ms/token" is the step time a
+// stream sees between tokens. The bound is max(bytes read / bandwidth, flops /
+// GEMM peak) for that step.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -30,14 +32,18 @@
 #include "engine/kernels/vector_ops.h"
 #include "engine/terraformer_engine.h"
 
-ABSL_FLAG(std::string, configs, "medium-dense,medium-sparse", "Comma-separated configs.");
-ABSL_FLAG(std::string, batch_sizes, "1,4,16,64", "Comma-separated batch sizes.");
-ABSL_FLAG(std::string, contexts, "256", "Comma-separated context lengths (prompt tokens).");
+ABSL_FLAG(std::string, configs, "medium-dense,medium-sparse",
+          "Comma-separated configs.");
+ABSL_FLAG(std::string, batch_sizes, "1,4,16,64",
+          "Comma-separated batch sizes.");
+ABSL_FLAG(std::string, contexts, "256",
+          "Comma-separated context lengths (prompt tokens).");
 ABSL_FLAG(int, decode_steps, 32, "Measured decode steps per case.");
 ABSL_FLAG(int, warmup_steps, 4, "Decode steps run before measuring.");
 ABSL_FLAG(std::string, json_out, "", "Write results here as JSON.");
 ABSL_FLAG(bool, pytorch, false,
-          "Also time training/bench_torch.py on medium-dense at batch 1 (same machine, same run).");
+          "Also time training/bench_torch.py on medium-dense at batch 1 (same "
+          "machine, same run).");
 ABSL_FLAG(std::string, source_dir, ".", "Repository root (for --pytorch).");
 
 namespace terraserve::bench {
@@ -56,7 +62,8 @@ std::vector<int> ParseInts(const std::string& s) {
 
 double Percentile(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
+  return v[std::min(v.size() - 1,
+                    static_cast<size_t>(p * (v.size() - 1) + 0.5))];
 }
 
 struct CaseResult {
@@ -66,32 +73,39 @@ struct CaseResult {
   double mb_per_step = 0, gflop_per_step = 0, bound_ms = 0;
 };
 
-absl::StatusOr<CaseResult> RunCase(engine::TerraformerEngine& eng, const std::string& name,
-                                   int batch, int context, const MachineLimits& limits) {
+absl::StatusOr<CaseResult> RunCase(engine::TerraformerEngine& eng,
+                                   const std::string& name, int batch,
+                                   int context, const MachineLimits& limits) {
   const engine::ModelConfig& c = eng.model_info().config;
-  const int steps = absl::GetFlag(FLAGS_decode_steps), warmup = absl::GetFlag(FLAGS_warmup_steps);
+  const int steps = absl::GetFlag(FLAGS_decode_steps),
+            warmup = absl::GetFlag(FLAGS_warmup_steps);
   std::mt19937 rng(batch * 7919 + context);
   std::uniform_int_distribution<int32_t> tok(4, c.vocab_size - 1);
   for (int b = 0; b < batch; ++b) {
-    if (auto s = eng.AddSequence(b, context + steps + warmup + 1); !s.ok()) return s;
+    if (auto s = eng.AddSequence(b, context + steps + warmup + 1); !s.ok())
+      return s;
   }
   auto t0 = Clock::now();
   for (int b = 0; b < batch; ++b) {
     for (int done = 0; done < context; done += 512) {
       engine::StepInput in;
       in.items.push_back({b, {}, true});
-      for (int i = done; i < std::min(context, done + 512); ++i) in.items[0].tokens.push_back(tok(rng));
+      for (int i = done; i < std::min(context, done + 512); ++i)
+        in.items[0].tokens.push_back(tok(rng));
       if (auto out = eng.Step(in); !out.ok()) return out.status();
     }
   }
-  const double prefill_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double prefill_s =
+      std::chrono::duration<double>(Clock::now() - t0).count();
   std::vector<double> ms;
   for (int s = 0; s < warmup + steps; ++s) {
     engine::StepInput in;
     for (int b = 0; b < batch; ++b) in.items.push_back({b, {tok(rng)}, true});
     auto t = Clock::now();
     if (auto out = eng.Step(in); !out.ok()) return out.status();
-    if (s >= warmup) ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+    if (s >= warmup)
+      ms.push_back(
+          std::chrono::duration<double, std::milli>(Clock::now() - t).count());
   }
   for (int b = 0; b < batch; ++b) eng.RemoveSequence(b);
   CaseResult r;
@@ -103,17 +117,21 @@ absl::StatusOr<CaseResult> RunCase(engine::TerraformerEngine& eng, const std::st
   r.tokens_per_s = batch * 1000.0 / r.ms_median;
   r.prefill_tokens_per_s = batch * context / prefill_s;
   const int64_t mid_context = context + warmup + steps / 2;
-  const double kv_bytes = 2.0 * mid_context * c.d_model * c.n_attention_sublayers() * 4 * batch;
+  const double kv_bytes =
+      2.0 * mid_context * c.d_model * c.n_attention_sublayers() * 4 * batch;
   r.mb_per_step = (eng.decode_bytes_per_token() + kv_bytes) / 1e6;
   r.gflop_per_step = 2.0 * eng.decode_macs_per_token(mid_context) * batch / 1e9;
-  r.bound_ms = std::max(r.mb_per_step / 1e3 / limits.read_gbps, r.gflop_per_step / limits.gemm_gflops) * 1e3;
+  r.bound_ms = std::max(r.mb_per_step / 1e3 / limits.read_gbps,
+                        r.gflop_per_step / limits.gemm_gflops) *
+               1e3;
   return r;
 }
 
 double RunPytorch(int context) {
-  const std::string cmd = absl::StrCat(
-      "/usr/bin/python3 ", absl::GetFlag(FLAGS_source_dir),
-      "/training/bench_torch.py --config medium-dense --context ", context, " --tokens 16");
+  const std::string cmd =
+      absl::StrCat("/usr/bin/python3 ", absl::GetFlag(FLAGS_source_dir),
+                   "/training/bench_torch.py --config medium-dense --context ",
+                   context, " --tokens 16");
   std::fprintf(stderr, "running: %s\n", cmd.c_str());
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return -1;
@@ -130,26 +148,34 @@ double RunPytorch(int context) {
 int Main() {
   std::fprintf(stderr, "measuring machine limits...\n");
   const MachineLimits limits = MeasureMachineLimits();
-  std::printf("machine: read %.1f GB/s (1 thread %.1f), oneDNN f32 GEMM %.0f GFLOP/s, vector ISA %s\n",
-              limits.read_gbps, limits.read_gbps_1t, limits.gemm_gflops, engine::VectorIsa());
+  std::printf(
+      "machine: read %.1f GB/s (1 thread %.1f), oneDNN f32 GEMM %.0f GFLOP/s, "
+      "vector ISA %s\n",
+      limits.read_gbps, limits.read_gbps_1t, limits.gemm_gflops,
+      engine::VectorIsa());
   std::vector<CaseResult> results;
-  std::printf("%-14s %5s %7s %9s %9s %9s %11s %9s %9s %9s %7s\n", "config", "batch", "context",
-              "ms/token", "p90", "tok/s", "prefill/s", "MB/step", "GFLOP", "bound_ms", "x_bound");
-  for (absl::string_view name : absl::StrSplit(absl::GetFlag(FLAGS_configs), ',', absl::SkipEmpty())) {
+  std::printf("%-14s %5s %7s %9s %9s %9s %11s %9s %9s %9s %7s\n", "config",
+              "batch", "context", "ms/token", "p90", "tok/s", "prefill/s",
+              "MB/step", "GFLOP", "bound_ms", "x_bound");
+  for (absl::string_view name :
+       absl::StrSplit(absl::GetFlag(FLAGS_configs), ',', absl::SkipEmpty())) {
     auto config = BenchConfig(std::string(name));
     if (!config.ok()) {
       std::fprintf(stderr, "%s\n", config.status().ToString().c_str());
       return 2;
     }
-    const std::vector<int> batches = ParseInts(absl::GetFlag(FLAGS_batch_sizes));
+    const std::vector<int> batches =
+        ParseInts(absl::GetFlag(FLAGS_batch_sizes));
     const std::vector<int> contexts = ParseInts(absl::GetFlag(FLAGS_contexts));
     const int max_b = *std::max_element(batches.begin(), batches.end());
     const int max_c = *std::max_element(contexts.begin(), contexts.end());
     engine::EngineOptions options;
-    options.kv_cache_tokens = int64_t(max_b) * (max_c + absl::GetFlag(FLAGS_decode_steps) +
-                                                absl::GetFlag(FLAGS_warmup_steps) + 32);
+    options.kv_cache_tokens =
+        int64_t(max_b) * (max_c + absl::GetFlag(FLAGS_decode_steps) +
+                          absl::GetFlag(FLAGS_warmup_steps) + 32);
     engine::RandomWeights weights(1);
-    auto eng = engine::TerraformerEngine::Create(*config, weights, nullptr, options, std::string(name));
+    auto eng = engine::TerraformerEngine::Create(*config, weights, nullptr,
+                                                 options, std::string(name));
     if (!eng.ok()) {
       std::fprintf(stderr, "%s\n", eng.status().ToString().c_str());
       return 1;
@@ -161,42 +187,57 @@ int Main() {
           std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
           return 1;
         }
-        std::printf("%-14s %5d %7d %9.2f %9.2f %9.1f %11.0f %9.1f %9.3f %9.2f %7.2f\n",
-                    r->config.c_str(), r->batch, r->context, r->ms_median, r->ms_p90,
-                    r->tokens_per_s, r->prefill_tokens_per_s, r->mb_per_step, r->gflop_per_step,
-                    r->bound_ms, r->ms_median / r->bound_ms);
+        std::printf(
+            "%-14s %5d %7d %9.2f %9.2f %9.1f %11.0f %9.1f %9.3f %9.2f %7.2f\n",
+            r->config.c_str(), r->batch, r->context, r->ms_median, r->ms_p90,
+            r->tokens_per_s, r->prefill_tokens_per_s, r->mb_per_step,
+            r->gflop_per_step, r->bound_ms, r->ms_median / r->bound_ms);
         std::fflush(stdout);
         results.push_back(*r);
       }
     }
   }
   nlohmann::json j;
-  j["machine"] = {{"read_gbps", limits.read_gbps}, {"read_gbps_1t", limits.read_gbps_1t},
-                  {"gemm_gflops", limits.gemm_gflops}, {"vector_isa", engine::VectorIsa()}};
+  j["machine"] = {{"read_gbps", limits.read_gbps},
+                  {"read_gbps_1t", limits.read_gbps_1t},
+                  {"gemm_gflops", limits.gemm_gflops},
+                  {"vector_isa", engine::VectorIsa()}};
   std::map<std::pair<int, int>, std::map<std::string, double>> by_case;
   for (const auto& r : results) {
-    j["results"].push_back({{"config", r.config}, {"batch", r.batch}, {"context", r.context},
-                            {"ms_per_token_median", r.ms_median}, {"ms_per_token_p90", r.ms_p90},
-                            {"tokens_per_s", r.tokens_per_s}, {"prefill_tokens_per_s", r.prefill_tokens_per_s},
-                            {"mb_per_step", r.mb_per_step}, {"gflop_per_step", r.gflop_per_step},
+    j["results"].push_back({{"config", r.config},
+                            {"batch", r.batch},
+                            {"context", r.context},
+                            {"ms_per_token_median", r.ms_median},
+                            {"ms_per_token_p90", r.ms_p90},
+                            {"tokens_per_s", r.tokens_per_s},
+                            {"prefill_tokens_per_s", r.prefill_tokens_per_s},
+                            {"mb_per_step", r.mb_per_step},
+                            {"gflop_per_step", r.gflop_per_step},
                             {"bound_ms", r.bound_ms}});
     by_case[{r.batch, r.context}][r.config] = r.ms_median;
   }
   for (const auto& [key, ms] : by_case) {
     if (ms.count("medium-dense") && ms.count("medium-sparse")) {
       const double x = ms.at("medium-dense") / ms.at("medium-sparse");
-      std::printf("sparse vs dense decode speedup at batch %d, context %d: %.2fx\n", key.first, key.second, x);
-      j["speedups"].push_back({{"batch", key.first}, {"context", key.second}, {"sparse_vs_dense", x}});
+      std::printf(
+          "sparse vs dense decode speedup at batch %d, context %d: %.2fx\n",
+          key.first, key.second, x);
+      j["speedups"].push_back({{"batch", key.first},
+                               {"context", key.second},
+                               {"sparse_vs_dense", x}});
     }
   }
   if (absl::GetFlag(FLAGS_pytorch)) {
     const int context = ParseInts(absl::GetFlag(FLAGS_contexts)).front();
     const double torch_ms = RunPytorch(context);
     j["pytorch_medium_dense_ms_per_token"] = torch_ms;
-    if (by_case.count({1, context}) && by_case[{1, context}].count("medium-dense") && torch_ms > 0) {
+    if (by_case.count({1, context}) &&
+        by_case[{1, context}].count("medium-dense") && torch_ms > 0) {
       const double ours = by_case[{1, context}]["medium-dense"];
-      std::printf("PyTorch medium-dense batch 1: %.2f ms/token; terraserve %.2f ms/token: %.2fx faster\n",
-                  torch_ms, ours, torch_ms / ours);
+      std::printf(
+          "PyTorch medium-dense batch 1: %.2f ms/token; terraserve %.2f "
+          "ms/token: %.2fx faster\n",
+          torch_ms, ours, torch_ms / ours);
       j["terraserve_vs_pytorch_dense"] = torch_ms / ours;
     }
   }
@@ -210,7 +251,8 @@ int Main() {
 }  // namespace terraserve::bench
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("Engine decode/prefill benchmark on random weights.");
+  absl::SetProgramUsageMessage(
+      "Engine decode/prefill benchmark on random weights.");
   absl::ParseCommandLine(argc, argv);
   return terraserve::bench::Main();
 }

@@ -1,14 +1,19 @@
-// terraserve-load: gRPC load generator for a running terraserve (callback API client).
+// terraserve-load: gRPC load generator for a running terraserve (callback API
+// client).
 //
 //   terraserve-load --addr=127.0.0.1:50051 --concurrency=16 --requests=200
-//   terraserve-load --rate=5 --duration_s=60 --prompt_tokens=16:128 --output_tokens=32:64
+//   terraserve-load --rate=5 --duration_s=60 --prompt_tokens=16:128
+//   --output_tokens=32:64
 //
-// Fixed concurrency (closed loop: each finished stream starts the next) or fixed rate
-// (open loop, Poisson arrivals). Prompts are random token ids with lengths drawn
-// uniformly from --prompt_tokens=min:max; outputs ask for --output_tokens=min:max new
-// tokens with EOS ignored. Reports throughput, TTFT and inter-token latency
-// percentiles and errors by status code; --json_out writes them. Always bounded by
+// Fixed concurrency (closed loop: each finished stream starts the next) or
+// fixed rate (open loop, Poisson arrivals). Prompts are random token ids with
+// lengths drawn uniformly from --prompt_tokens=min:max; outputs ask for
+// --output_tokens=min:max new tokens with EOS ignored. Reports throughput, TTFT
+// and inter-token latency percentiles and errors by status code; --json_out
+// writes them. Always bounded by
 // --requests and --duration_s.
+#include <grpcpp/grpcpp.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -16,13 +21,11 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
-#include <nlohmann/json.hpp>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -32,11 +35,16 @@
 #include "absl/synchronization/mutex.h"
 #include "terraserve/v1/generation.grpc.pb.h"
 
-ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "Server address (loopback by default).");
-ABSL_FLAG(int, concurrency, 4, "Streams in flight (closed loop); ignored with --rate.");
-ABSL_FLAG(double, rate, 0, "Requests per second, Poisson arrivals (open loop); 0 = closed loop.");
+ABSL_FLAG(std::string, addr, "127.0.0.1:50051",
+          "Server address (loopback by default).");
+ABSL_FLAG(int, concurrency, 4,
+          "Streams in flight (closed loop); ignored with --rate.");
+ABSL_FLAG(
+    double, rate, 0,
+    "Requests per second, Poisson arrivals (open loop); 0 = closed loop.");
 ABSL_FLAG(int, requests, 100, "Stop after this many requests.");
-ABSL_FLAG(double, duration_s, 300, "Stop starting requests after this many seconds.");
+ABSL_FLAG(double, duration_s, 300,
+          "Stop starting requests after this many seconds.");
 ABSL_FLAG(std::string, prompt_tokens, "16:64", "Prompt length range min:max.");
 ABSL_FLAG(std::string, output_tokens, "32:64", "max_new_tokens range min:max.");
 ABSL_FLAG(int, vocab, 1000, "Prompt token ids are drawn from [4, vocab).");
@@ -51,7 +59,8 @@ using Clock = std::chrono::steady_clock;
 std::pair<int, int> Range(const std::string& s) {
   std::vector<std::string> p = absl::StrSplit(s, ':');
   int lo = 1, hi = 1;
-  if (p.size() == 2 && absl::SimpleAtoi(p[0], &lo) && absl::SimpleAtoi(p[1], &hi) && lo > 0 && hi >= lo) {
+  if (p.size() == 2 && absl::SimpleAtoi(p[0], &lo) &&
+      absl::SimpleAtoi(p[1], &hi) && lo > 0 && hi >= lo) {
     return {lo, hi};
   }
   std::fprintf(stderr, "bad range '%s' (want min:max)\n", s.c_str());
@@ -68,9 +77,11 @@ struct Results {
 class Load;
 
 // One streaming call; reports into Results and tells the Load when done.
-class Stream final : public grpc::ClientReadReactor<v1::GenerateStreamResponse> {
+class Stream final
+    : public grpc::ClientReadReactor<v1::GenerateStreamResponse> {
  public:
-  Stream(v1::TextGeneration::Stub* stub, v1::GenerateRequest req, Results* results, Load* load);
+  Stream(v1::TextGeneration::Stub* stub, v1::GenerateRequest req,
+         Results* results, Load* load);
   void OnReadDone(bool ok) override;
   void OnDone(const grpc::Status& s) override;
 
@@ -89,23 +100,27 @@ class Stream final : public grpc::ClientReadReactor<v1::GenerateStreamResponse> 
 
 class Load {
  public:
-  explicit Load(v1::TextGeneration::Stub* stub) : stub_(stub), rng_(absl::GetFlag(FLAGS_seed)) {}
+  explicit Load(v1::TextGeneration::Stub* stub)
+      : stub_(stub), rng_(absl::GetFlag(FLAGS_seed)) {}
 
   // Starts one request if the budget allows; returns false when it is spent.
   bool StartOne() {
     v1::GenerateRequest req;
     {
       absl::MutexLock lock(&mu_);
-      if (started_ >= absl::GetFlag(FLAGS_requests) || Clock::now() > deadline_) return false;
+      if (started_ >= absl::GetFlag(FLAGS_requests) || Clock::now() > deadline_)
+        return false;
       ++started_;
       ++in_flight_;
       auto [plo, phi] = Range(absl::GetFlag(FLAGS_prompt_tokens));
       auto [olo, ohi] = Range(absl::GetFlag(FLAGS_output_tokens));
       const int n = std::uniform_int_distribution<int>(plo, phi)(rng_);
       for (int i = 0; i < n; ++i) {
-        req.mutable_token_ids()->add_ids(std::uniform_int_distribution<int>(4, absl::GetFlag(FLAGS_vocab) - 1)(rng_));
+        req.mutable_token_ids()->add_ids(std::uniform_int_distribution<int>(
+            4, absl::GetFlag(FLAGS_vocab) - 1)(rng_));
       }
-      req.mutable_stopping()->set_max_new_tokens(std::uniform_int_distribution<int>(olo, ohi)(rng_));
+      req.mutable_stopping()->set_max_new_tokens(
+          std::uniform_int_distribution<int>(olo, ohi)(rng_));
       req.mutable_stopping()->set_ignore_eos(true);
     }
     new Stream(stub_, std::move(req), &results_, this);
@@ -120,7 +135,8 @@ class Load {
   }
 
   int Run() {
-    deadline_ = Clock::now() + std::chrono::milliseconds(int64_t(absl::GetFlag(FLAGS_duration_s) * 1000));
+    deadline_ = Clock::now() + std::chrono::milliseconds(int64_t(
+                                   absl::GetFlag(FLAGS_duration_s) * 1000));
     const auto t0 = Clock::now();
     if (absl::GetFlag(FLAGS_rate) > 0) {
       std::exponential_distribution<double> gap(absl::GetFlag(FLAGS_rate));
@@ -137,9 +153,11 @@ class Load {
     {
       absl::MutexLock lock(&mu_);
       auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return in_flight_ == 0 && (started_ >= absl::GetFlag(FLAGS_requests) || Clock::now() > deadline_);
+        return in_flight_ == 0 && (started_ >= absl::GetFlag(FLAGS_requests) ||
+                                   Clock::now() > deadline_);
       };
-      while (!done()) mu_.AwaitWithTimeout(absl::Condition(&done), absl::Milliseconds(100));
+      while (!done())
+        mu_.AwaitWithTimeout(absl::Condition(&done), absl::Milliseconds(100));
     }
     return Report(std::chrono::duration<double>(Clock::now() - t0).count());
   }
@@ -155,9 +173,11 @@ class Load {
   Clock::time_point deadline_;
 };
 
-Stream::Stream(v1::TextGeneration::Stub* stub, v1::GenerateRequest req, Results* results, Load* load)
+Stream::Stream(v1::TextGeneration::Stub* stub, v1::GenerateRequest req,
+               Results* results, Load* load)
     : req_(std::move(req)), results_(results), load_(load) {
-  ctx_.set_deadline(std::chrono::system_clock::now() + std::chrono::minutes(10));
+  ctx_.set_deadline(std::chrono::system_clock::now() +
+                    std::chrono::minutes(10));
   stub->async()->GenerateStream(&ctx_, &req_, this);
   StartRead(&msg_);
   StartCall();
@@ -171,7 +191,9 @@ void Stream::OnReadDone(bool ok) {
       ttft_ = std::chrono::duration<double, std::milli>(now - start_).count();
       first_ = false;
     } else {
-      itl_.push_back(std::chrono::duration<double, std::milli>(now - last_).count() / msg_.tokens_size());
+      itl_.push_back(
+          std::chrono::duration<double, std::milli>(now - last_).count() /
+          msg_.tokens_size());
     }
     last_ = now;
     tokens_ += msg_.tokens_size();
@@ -182,16 +204,31 @@ void Stream::OnReadDone(bool ok) {
 void Stream::OnDone(const grpc::Status& s) {
   {
     absl::MutexLock lock(&results_->mu);
-    static const char* kNames[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED",
-                                   "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED",
-                                   "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED",
-                                   "INTERNAL", "UNAVAILABLE", "DATA_LOSS", "UNAUTHENTICATED"};
+    static const char* kNames[] = {"OK",
+                                   "CANCELLED",
+                                   "UNKNOWN",
+                                   "INVALID_ARGUMENT",
+                                   "DEADLINE_EXCEEDED",
+                                   "NOT_FOUND",
+                                   "ALREADY_EXISTS",
+                                   "PERMISSION_DENIED",
+                                   "RESOURCE_EXHAUSTED",
+                                   "FAILED_PRECONDITION",
+                                   "ABORTED",
+                                   "OUT_OF_RANGE",
+                                   "UNIMPLEMENTED",
+                                   "INTERNAL",
+                                   "UNAVAILABLE",
+                                   "DATA_LOSS",
+                                   "UNAUTHENTICATED"};
     ++results_->codes[kNames[std::min(16, std::max(0, int(s.error_code())))]];
     results_->tokens += tokens_;
     if (s.ok()) {
       results_->ttft_ms.push_back(ttft_);
       results_->itl_ms.insert(results_->itl_ms.end(), itl_.begin(), itl_.end());
-      results_->e2e_ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start_).count());
+      results_->e2e_ms.push_back(
+          std::chrono::duration<double, std::milli>(Clock::now() - start_)
+              .count());
     }
   }
   Load* load = load_;
@@ -214,18 +251,26 @@ int Load::Report(double seconds) {
   j["requests_per_s"] = ok / seconds;
   j["tokens"] = results_.tokens;
   j["tokens_per_s"] = results_.tokens / seconds;
-  for (auto [name, v] : {std::pair<const char*, std::vector<double>*>{"ttft_ms", &results_.ttft_ms},
-                         {"itl_ms", &results_.itl_ms}, {"e2e_ms", &results_.e2e_ms}}) {
-    j[name] = {{"p50", Pct(*v, 0.5)}, {"p90", Pct(*v, 0.9)}, {"p99", Pct(*v, 0.99)}};
+  for (auto [name, v] : {std::pair<const char*, std::vector<double>*>{
+                             "ttft_ms", &results_.ttft_ms},
+                         {"itl_ms", &results_.itl_ms},
+                         {"e2e_ms", &results_.e2e_ms}}) {
+    j[name] = {
+        {"p50", Pct(*v, 0.5)}, {"p90", Pct(*v, 0.9)}, {"p99", Pct(*v, 0.99)}};
   }
   j["codes"] = results_.codes;
-  std::printf("%d requests OK in %.1f s: %.2f req/s, %.1f tokens/s\n", ok, seconds, ok / seconds,
-              results_.tokens / seconds);
-  std::printf("TTFT ms p50 %.1f p90 %.1f p99 %.1f | ITL ms p50 %.2f p90 %.2f p99 %.2f\n",
-              Pct(results_.ttft_ms, .5), Pct(results_.ttft_ms, .9), Pct(results_.ttft_ms, .99),
-              Pct(results_.itl_ms, .5), Pct(results_.itl_ms, .9), Pct(results_.itl_ms, .99));
-  for (const auto& [code, n] : results_.codes) std::printf("  %s: %d\n", code.c_str(), n);
-  if (!absl::GetFlag(FLAGS_json_out).empty()) std::ofstream(absl::GetFlag(FLAGS_json_out)) << j.dump(2) << "\n";
+  std::printf("%d requests OK in %.1f s: %.2f req/s, %.1f tokens/s\n", ok,
+              seconds, ok / seconds, results_.tokens / seconds);
+  std::printf(
+      "TTFT ms p50 %.1f p90 %.1f p99 %.1f | ITL ms p50 %.2f p90 %.2f p99 "
+      "%.2f\n",
+      Pct(results_.ttft_ms, .5), Pct(results_.ttft_ms, .9),
+      Pct(results_.ttft_ms, .99), Pct(results_.itl_ms, .5),
+      Pct(results_.itl_ms, .9), Pct(results_.itl_ms, .99));
+  for (const auto& [code, n] : results_.codes)
+    std::printf("  %s: %d\n", code.c_str(), n);
+  if (!absl::GetFlag(FLAGS_json_out).empty())
+    std::ofstream(absl::GetFlag(FLAGS_json_out)) << j.dump(2) << "\n";
   return ok > 0 ? 0 : 1;
 }
 
@@ -235,7 +280,8 @@ int Load::Report(double seconds) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage("gRPC load generator for terraserve.");
   absl::ParseCommandLine(argc, argv);
-  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_addr), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel(absl::GetFlag(FLAGS_addr),
+                                     grpc::InsecureChannelCredentials());
   auto stub = terraserve::v1::TextGeneration::NewStub(channel);
   terraserve::bench::Load load(stub.get());
   return load.Run();

@@ -1,9 +1,9 @@
 // The engine contract the scheduler depends on (engine layer, public header).
 //
-// An Engine runs one forward pass per Step over a ragged batch: each item is one
-// sequence contributing either a chunk of prompt tokens (prefill) or one new token
-// (decode). It owns the model, the KV-cache pool and every sequence's incremental
-// state. It knows nothing of gRPC, protobuf or Prometheus.
+// An Engine runs one forward pass per Step over a ragged batch: each item is
+// one sequence contributing either a chunk of prompt tokens (prefill) or one
+// new token (decode). It owns the model, the KV-cache pool and every sequence's
+// incremental state. It knows nothing of gRPC, protobuf or Prometheus.
 //
 // Thread-compatible: exactly one thread (the scheduler's) calls it.
 #ifndef TERRASERVE_ENGINE_ENGINE_H_
@@ -24,7 +24,7 @@ namespace terraserve::engine {
 using SequenceId = int64_t;
 
 struct ModelInfo {
-  std::string model_id;     // directory name
+  std::string model_id;  // directory name
   ModelConfig config;
   int64_t parameters = 0;
   std::string dtype = "f32";  // how weights are held in memory
@@ -64,22 +64,24 @@ class Engine {
   virtual const ModelInfo& model_info() const = 0;
   virtual const Tokenizer& tokenizer() const = 0;
 
-  // Starts sequence `id`, reserving KV blocks for `max_tokens` positions up front so
-  // it can never run out later. RESOURCE_EXHAUSTED when too few blocks are free,
-  // INVALID_ARGUMENT when max_tokens exceeds max_context, ALREADY_EXISTS for a live id.
+  // Starts sequence `id`, reserving KV blocks for `max_tokens` positions up
+  // front so it can never run out later. RESOURCE_EXHAUSTED when too few blocks
+  // are free, INVALID_ARGUMENT when max_tokens exceeds max_context,
+  // ALREADY_EXISTS for a live id.
   virtual absl::Status AddSequence(SequenceId id, int64_t max_tokens) = 0;
   // Ends a sequence and returns its blocks at once. Unknown ids are ignored.
   virtual void RemoveSequence(SequenceId id) = 0;
 
-  // One forward pass. INVALID_ARGUMENT for unknown sequences, duplicate ids, empty
-  // items, token ids outside the vocabulary or more tokens than reserved; INTERNAL if
-  // a kernel fails (the batch's sequences should then be dropped).
+  // One forward pass. INVALID_ARGUMENT for unknown sequences, duplicate ids,
+  // empty items, token ids outside the vocabulary or more tokens than reserved;
+  // INTERNAL if a kernel fails (the batch's sequences should then be dropped).
   virtual absl::StatusOr<StepOutput> Step(const StepInput& input) = 0;
 
   virtual int free_kv_blocks() const = 0;
   // Blocks AddSequence would take for `tokens` positions.
   virtual int64_t BlocksFor(int64_t tokens) const = 0;
-  // Weight bytes and multiply-adds one decode token costs at `context` positions.
+  // Weight bytes and multiply-adds one decode token costs at `context`
+  // positions.
   virtual int64_t decode_bytes_per_token() const = 0;
   virtual int64_t decode_macs_per_token(int64_t context) const = 0;
 };
@@ -92,11 +94,11 @@ struct EngineOptions {
   int kv_block_size = 16;  // positions per block
 };
 
-// Loads config.json, model.safetensors and tokenizer.model from `model_dir`. Every
-// problem is a clear error: NOT_FOUND for a missing file, INVALID_ARGUMENT naming the
-// file, field or tensor otherwise.
-absl::StatusOr<std::unique_ptr<Engine>> LoadEngine(const std::string& model_dir,
-                                                   const EngineOptions& options);
+// Loads config.json, model.safetensors and tokenizer.model from `model_dir`.
+// Every problem is a clear error: NOT_FOUND for a missing file,
+// INVALID_ARGUMENT naming the file, field or tensor otherwise.
+absl::StatusOr<std::unique_ptr<Engine>> LoadEngine(
+    const std::string& model_dir, const EngineOptions& options);
 
 }  // namespace terraserve::engine
 

@@ -39,14 +39,20 @@ absl::StatusOr<std::unique_ptr<TerraformerEngine>> TerraformerEngine::Create(
   if (options.kv_block_size <= 0) {
     return absl::InvalidArgumentError("kv_block_size must be > 0");
   }
-  const int64_t bytes_per_token = int64_t(config.n_attention_sublayers()) * 2 * config.d_model * 4;
+  const int64_t bytes_per_token =
+      int64_t(config.n_attention_sublayers()) * 2 * config.d_model * 4;
   int64_t tokens = options.kv_cache_tokens;
-  if (tokens <= 0 && options.kv_cache_bytes > 0) tokens = options.kv_cache_bytes / bytes_per_token;
+  if (tokens <= 0 && options.kv_cache_bytes > 0)
+    tokens = options.kv_cache_bytes / bytes_per_token;
   if (tokens <= 0) tokens = int64_t(config.max_len) * 16;
-  const int64_t blocks = (tokens + options.kv_block_size - 1) / options.kv_block_size;
-  if (blocks > (1 << 30)) return absl::InvalidArgumentError("KV cache too large");
-  TS_ASSIGN_OR_RETURN(e->pool_, KvBlockPool::Create(static_cast<int>(blocks), options.kv_block_size,
-                                                    config.n_attention_sublayers(), config.d_model));
+  const int64_t blocks =
+      (tokens + options.kv_block_size - 1) / options.kv_block_size;
+  if (blocks > (1 << 30))
+    return absl::InvalidArgumentError("KV cache too large");
+  TS_ASSIGN_OR_RETURN(
+      e->pool_,
+      KvBlockPool::Create(static_cast<int>(blocks), options.kv_block_size,
+                          config.n_attention_sublayers(), config.d_model));
   e->info_.model_id = model_id;
   e->info_.config = config;
   e->info_.parameters = e->model_->parameter_count();
@@ -57,10 +63,12 @@ absl::StatusOr<std::unique_ptr<TerraformerEngine>> TerraformerEngine::Create(
 }
 
 absl::Status TerraformerEngine::AddSequence(SequenceId id, int64_t max_tokens) {
-  if (sequences_.count(id)) return absl::AlreadyExistsError(absl::StrCat("sequence ", id, " exists"));
+  if (sequences_.count(id))
+    return absl::AlreadyExistsError(absl::StrCat("sequence ", id, " exists"));
   if (max_tokens <= 0 || max_tokens > info_.max_context) {
-    return absl::InvalidArgumentError(absl::StrCat("a sequence may hold 1..", info_.max_context,
-                                                   " positions, asked for ", max_tokens));
+    return absl::InvalidArgumentError(
+        absl::StrCat("a sequence may hold 1..", info_.max_context,
+                     " positions, asked for ", max_tokens));
   }
   TS_ASSIGN_OR_RETURN(KvLease lease, pool_->Reserve(max_tokens));
   auto state = std::make_unique<SequenceState>(model_->NewSequenceState());
@@ -71,7 +79,8 @@ absl::Status TerraformerEngine::AddSequence(SequenceId id, int64_t max_tokens) {
 
 void TerraformerEngine::RemoveSequence(SequenceId id) { sequences_.erase(id); }
 
-absl::Status TerraformerEngine::Prepare(const StepInput& input, BatchContext* batch) {
+absl::Status TerraformerEngine::Prepare(const StepInput& input,
+                                        BatchContext* batch) {
   ids_.clear();
   positions_.clear();
   logit_rows_.clear();
@@ -80,20 +89,27 @@ absl::Status TerraformerEngine::Prepare(const StepInput& input, BatchContext* ba
   const int vocab = info_.config.vocab_size;
   for (const StepItem& item : input.items) {
     auto it = sequences_.find(item.id);
-    if (it == sequences_.end()) return absl::InvalidArgumentError(absl::StrCat("unknown sequence ", item.id));
+    if (it == sequences_.end())
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown sequence ", item.id));
     if (!seen.insert(item.id).second) {
-      return absl::InvalidArgumentError(absl::StrCat("sequence ", item.id, " twice in one step"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", item.id, " twice in one step"));
     }
-    if (item.tokens.empty()) return absl::InvalidArgumentError("step item without tokens");
+    if (item.tokens.empty())
+      return absl::InvalidArgumentError("step item without tokens");
     SequenceState* st = it->second.get();
     const int64_t T = static_cast<int64_t>(item.tokens.size());
-    if (st->kv_len + T > st->kv.capacity_tokens() || st->position + T > info_.max_context) {
-      return absl::InvalidArgumentError(absl::StrCat("sequence ", item.id, " would exceed its ",
-                                                     st->kv.capacity_tokens(), " reserved positions"));
+    if (st->kv_len + T > st->kv.capacity_tokens() ||
+        st->position + T > info_.max_context) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sequence ", item.id, " would exceed its ",
+                       st->kv.capacity_tokens(), " reserved positions"));
     }
     for (int32_t tok : item.tokens) {
       if (tok < 0 || tok >= vocab) {
-        return absl::InvalidArgumentError(absl::StrCat("token id ", tok, " outside [0, ", vocab, ")"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("token id ", tok, " outside [0, ", vocab, ")"));
       }
     }
     batch->seqs.push_back({batch->rows, static_cast<int>(T), st->kv_len, st});
@@ -114,10 +130,12 @@ absl::StatusOr<StepOutput> TerraformerEngine::Step(const StepInput& input) {
   StepOutput out;
   out.logits.resize(logit_rows_.size() * size_t(info_.config.vocab_size));
   for (size_t i = 0; i < input.items.size(); ++i) {
-    if (input.items[i].need_logits) out.logit_items.push_back(static_cast<int>(i));
+    if (input.items[i].need_logits)
+      out.logit_items.push_back(static_cast<int>(i));
   }
   if (batch.rows > 0) {
-    TS_RETURN_IF_ERROR(model_->Forward(ids_, positions_, batch, logit_rows_, out.logits.data()));
+    TS_RETURN_IF_ERROR(model_->Forward(ids_, positions_, batch, logit_rows_,
+                                       out.logits.data()));
   }
   for (const SeqSlice& s : batch.seqs) {
     s.state->kv_len += s.T;
@@ -129,15 +147,19 @@ absl::StatusOr<StepOutput> TerraformerEngine::Step(const StepInput& input) {
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<Engine>> LoadEngine(const std::string& model_dir,
-                                                   const EngineOptions& options) {
-  TS_ASSIGN_OR_RETURN(std::string config_text, ReadText(model_dir + "/config.json"));
+absl::StatusOr<std::unique_ptr<Engine>> LoadEngine(
+    const std::string& model_dir, const EngineOptions& options) {
+  TS_ASSIGN_OR_RETURN(std::string config_text,
+                      ReadText(model_dir + "/config.json"));
   auto config = ModelConfig::FromJson(config_text);
   if (!config.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(model_dir, "/", config.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat(model_dir, "/", config.status().message()));
   }
-  TS_ASSIGN_OR_RETURN(auto weights, SafetensorsFile::Open(model_dir + "/model.safetensors"));
-  TS_ASSIGN_OR_RETURN(auto tokenizer, Tokenizer::Load(model_dir + "/tokenizer.model"));
+  TS_ASSIGN_OR_RETURN(auto weights,
+                      SafetensorsFile::Open(model_dir + "/model.safetensors"));
+  TS_ASSIGN_OR_RETURN(auto tokenizer,
+                      Tokenizer::Load(model_dir + "/tokenizer.model"));
   if (tokenizer->vocab_size() != config->vocab_size) {
     return absl::InvalidArgumentError(absl::StrCat(
         model_dir, ": tokenizer.model has ", tokenizer->vocab_size(),
@@ -147,8 +169,9 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadEngine(const std::string& model_dir,
   auto engine = TerraformerEngine::Create(*config, loader, std::move(tokenizer),
                                           options, BaseName(model_dir));
   if (!engine.ok()) {
-    return absl::Status(engine.status().code(),
-                        absl::StrCat(model_dir, ": ", engine.status().message()));
+    return absl::Status(
+        engine.status().code(),
+        absl::StrCat(model_dir, ": ", engine.status().message()));
   }
   return std::unique_ptr<Engine>(std::move(*engine));
 }

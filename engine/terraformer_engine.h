@@ -1,4 +1,5 @@
-// Engine implementation over TerraformerModel (engine layer). Thread-compatible.
+// Engine implementation over TerraformerModel (engine layer).
+// Thread-compatible.
 #ifndef TERRASERVE_ENGINE_TERRAFORMER_ENGINE_H_
 #define TERRASERVE_ENGINE_TERRAFORMER_ENGINE_H_
 
@@ -15,8 +16,8 @@ namespace terraserve::engine {
 
 class TerraformerEngine final : public Engine {
  public:
-  // Builds the model from `weights` (copied; the source may be dropped afterwards).
-  // tokenizer may be null for engine-only benchmarks and tests.
+  // Builds the model from `weights` (copied; the source may be dropped
+  // afterwards). tokenizer may be null for engine-only benchmarks and tests.
   static absl::StatusOr<std::unique_ptr<TerraformerEngine>> Create(
       const ModelConfig& config, WeightSource& weights,
       std::unique_ptr<Tokenizer> tokenizer, const EngineOptions& options,
@@ -28,8 +29,12 @@ class TerraformerEngine final : public Engine {
   void RemoveSequence(SequenceId id) override;
   absl::StatusOr<StepOutput> Step(const StepInput& input) override;
   int free_kv_blocks() const override { return pool_->free_blocks(); }
-  int64_t BlocksFor(int64_t tokens) const override { return pool_->BlocksFor(tokens); }
-  int64_t decode_bytes_per_token() const override { return model_->decode_bytes_per_token(); }
+  int64_t BlocksFor(int64_t tokens) const override {
+    return pool_->BlocksFor(tokens);
+  }
+  int64_t decode_bytes_per_token() const override {
+    return model_->decode_bytes_per_token();
+  }
   int64_t decode_macs_per_token(int64_t context) const override {
     return model_->decode_macs_per_token(context);
   }

@@ -1,9 +1,11 @@
 // terraserve: gRPC text-generation server for sparse Terraformer models.
 //
-//   terraserve --model_dir=models/terraformer-tiny --port=50051 --metrics_port=9464
+//   terraserve --model_dir=models/terraformer-tiny --port=50051
+//   --metrics_port=9464
 //
-// Every flag can also be set by an environment variable TERRASERVE_<FLAG> (upper
-// case); a flag on the command line wins. SIGTERM or SIGINT drains and exits 0.
+// Every flag can also be set by an environment variable TERRASERVE_<FLAG>
+// (upper case); a flag on the command line wins. SIGTERM or SIGINT drains and
+// exits 0.
 #include <signal.h>
 
 #include <cstdlib>
@@ -20,52 +22,86 @@
 #include "server/server.h"
 
 ABSL_FLAG(std::string, model_dir, "models/terraformer-tiny",
-          "Model directory holding config.json, model.safetensors and tokenizer.model.");
+          "Model directory holding config.json, model.safetensors and "
+          "tokenizer.model.");
 ABSL_FLAG(std::string, host, "127.0.0.1",
           "Address to bind gRPC and metrics to; 0.0.0.0 for every interface.");
 ABSL_FLAG(int, port, 50051, "gRPC port; 0 picks a free one.");
-ABSL_FLAG(int, metrics_port, 9464, "Prometheus /metrics port; 0 picks a free one, -1 is off.");
+ABSL_FLAG(int, metrics_port, 9464,
+          "Prometheus /metrics port; 0 picks a free one, -1 is off.");
 ABSL_FLAG(std::string, port_file, "",
-          "If set, write '<grpc port> <metrics port>' to this file once ready to serve.");
+          "If set, write '<grpc port> <metrics port>' to this file once ready "
+          "to serve.");
 ABSL_FLAG(double, shutdown_grace, 20,
           "Seconds in-flight requests may take to finish after SIGTERM.");
-ABSL_FLAG(int, max_receive_message_bytes, 4 << 20, "Largest gRPC request accepted, bytes.");
+ABSL_FLAG(int, max_receive_message_bytes, 4 << 20,
+          "Largest gRPC request accepted, bytes.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 ABSL_FLAG(bool, log_requests, true,
-          "Log one line per request (id, tokens, finish reason, timings; never the text).");
-ABSL_FLAG(int, max_input_tokens, 0, "Longest prompt in tokens; 0 = model context - 1.");
-ABSL_FLAG(int, max_total_tokens, 0, "Prompt + generated tokens; 0 = model context.");
-ABSL_FLAG(int, default_max_new_tokens, 256, "max_new_tokens for requests that leave it 0.");
+          "Log one line per request (id, tokens, finish reason, timings; never "
+          "the text).");
+ABSL_FLAG(int, max_input_tokens, 0,
+          "Longest prompt in tokens; 0 = model context - 1.");
+ABSL_FLAG(int, max_total_tokens, 0,
+          "Prompt + generated tokens; 0 = model context.");
+ABSL_FLAG(int, default_max_new_tokens, 256,
+          "max_new_tokens for requests that leave it 0.");
 ABSL_FLAG(int, max_top_logprobs, 20, "Cap on output.top_logprobs.");
-ABSL_FLAG(int, max_queued_requests, 256,
-          "Requests waiting for admission; beyond it calls get RESOURCE_EXHAUSTED.");
-ABSL_FLAG(int, max_running_sequences, 64, "Sequences decoding or prefilling at once.");
+ABSL_FLAG(
+    int, max_queued_requests, 256,
+    "Requests waiting for admission; beyond it calls get RESOURCE_EXHAUSTED.");
+ABSL_FLAG(int, max_running_sequences, 64,
+          "Sequences decoding or prefilling at once.");
 ABSL_FLAG(int, max_batch_tokens, 512, "Tokens one engine step may process.");
-ABSL_FLAG(int, prefill_chunk_tokens, 256, "Largest prompt chunk one sequence prefills per step.");
+ABSL_FLAG(int, prefill_chunk_tokens, 256,
+          "Largest prompt chunk one sequence prefills per step.");
 ABSL_FLAG(int64_t, kv_cache_tokens, 0,
-          "KV cache capacity in positions; 0 = use --kv_cache_bytes, or 16 full contexts.");
-ABSL_FLAG(int64_t, kv_cache_bytes, 0, "KV cache capacity in bytes (when --kv_cache_tokens is 0).");
+          "KV cache capacity in positions; 0 = use --kv_cache_bytes, or 16 "
+          "full contexts.");
+ABSL_FLAG(int64_t, kv_cache_bytes, 0,
+          "KV cache capacity in bytes (when --kv_cache_tokens is 0).");
 ABSL_FLAG(int, kv_block_size, 16, "Positions per KV-cache block.");
-ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain; enables TLS with --tls_key.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain; enables TLS with --tls_key.");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert.");
-ABSL_FLAG(std::string, tls_client_ca, "", "PEM CA bundle; clients must present a cert it signed (mTLS).");
-ABSL_FLAG(std::string, auth_token_file, "",
-          "File whose first line is a bearer token every non-health call must send.");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM CA bundle; clients must present a cert it signed (mTLS).");
+ABSL_FLAG(
+    std::string, auth_token_file, "",
+    "File whose first line is a bearer token every non-health call must send.");
 ABSL_FLAG(int, max_grpc_threads, 64, "Upper bound on gRPC callback threads.");
 
 namespace {
 
-// Copies TERRASERVE_<NAME> environment variables into argv as --name=value, placed
-// before the real arguments so that the command line wins.
+// Copies TERRASERVE_<NAME> environment variables into argv as --name=value,
+// placed before the real arguments so that the command line wins.
 std::vector<std::string> ArgsWithEnvironment(int argc, char** argv) {
   std::vector<std::string> args = {argv[0]};
-  for (const char* name :
-       {"model_dir", "host", "port", "metrics_port", "port_file", "shutdown_grace",
-        "max_receive_message_bytes", "log_level", "log_requests", "max_input_tokens", "max_total_tokens",
-        "default_max_new_tokens", "max_top_logprobs", "max_queued_requests",
-        "max_running_sequences", "max_batch_tokens", "prefill_chunk_tokens", "kv_cache_tokens",
-        "kv_cache_bytes", "kv_block_size", "tls_cert", "tls_key", "tls_client_ca",
-        "auth_token_file", "max_grpc_threads"}) {
+  for (const char* name : {"model_dir",
+                           "host",
+                           "port",
+                           "metrics_port",
+                           "port_file",
+                           "shutdown_grace",
+                           "max_receive_message_bytes",
+                           "log_level",
+                           "log_requests",
+                           "max_input_tokens",
+                           "max_total_tokens",
+                           "default_max_new_tokens",
+                           "max_top_logprobs",
+                           "max_queued_requests",
+                           "max_running_sequences",
+                           "max_batch_tokens",
+                           "prefill_chunk_tokens",
+                           "kv_cache_tokens",
+                           "kv_cache_bytes",
+                           "kv_block_size",
+                           "tls_cert",
+                           "tls_key",
+                           "tls_client_ca",
+                           "auth_token_file",
+                           "max_grpc_threads"}) {
     std::string env = absl::StrCat("TERRASERVE_", absl::AsciiStrToUpper(name));
     if (const char* value = std::getenv(env.c_str())) {
       args.push_back(absl::StrCat("--", name, "=", value));
@@ -80,7 +116,8 @@ std::vector<std::string> ArgsWithEnvironment(int argc, char** argv) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "gRPC text-generation server for sparse Terraformer models.\n"
-      "Usage: terraserve [--model_dir=DIR] [--host=ADDR] [--port=N] [--metrics_port=N]");
+      "Usage: terraserve [--model_dir=DIR] [--host=ADDR] [--port=N] "
+      "[--metrics_port=N]");
   std::vector<std::string> args = ArgsWithEnvironment(argc, argv);
   std::vector<char*> arg_ptrs;
   for (auto& a : args) arg_ptrs.push_back(a.data());
@@ -93,8 +130,8 @@ int main(int argc, char** argv) {
   }
   terraserve::SetMinLogLevel(*level);
 
-  // Block the stop signals before any thread starts, so that every thread inherits
-  // the mask and only sigwait below sees them.
+  // Block the stop signals before any thread starts, so that every thread
+  // inherits the mask and only sigwait below sees them.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
@@ -108,16 +145,20 @@ int main(int argc, char** argv) {
   options.metrics_port = absl::GetFlag(FLAGS_metrics_port);
   options.port_file = absl::GetFlag(FLAGS_port_file);
   options.shutdown_grace_seconds = absl::GetFlag(FLAGS_shutdown_grace);
-  options.max_receive_message_bytes = absl::GetFlag(FLAGS_max_receive_message_bytes);
+  options.max_receive_message_bytes =
+      absl::GetFlag(FLAGS_max_receive_message_bytes);
   options.log_requests = absl::GetFlag(FLAGS_log_requests);
   options.max_input_tokens = absl::GetFlag(FLAGS_max_input_tokens);
   options.max_total_tokens = absl::GetFlag(FLAGS_max_total_tokens);
   options.default_max_new_tokens = absl::GetFlag(FLAGS_default_max_new_tokens);
   options.max_top_logprobs = absl::GetFlag(FLAGS_max_top_logprobs);
-  options.scheduler.max_queued_requests = absl::GetFlag(FLAGS_max_queued_requests);
-  options.scheduler.max_running_sequences = absl::GetFlag(FLAGS_max_running_sequences);
+  options.scheduler.max_queued_requests =
+      absl::GetFlag(FLAGS_max_queued_requests);
+  options.scheduler.max_running_sequences =
+      absl::GetFlag(FLAGS_max_running_sequences);
   options.scheduler.max_batch_tokens = absl::GetFlag(FLAGS_max_batch_tokens);
-  options.scheduler.prefill_chunk_tokens = absl::GetFlag(FLAGS_prefill_chunk_tokens);
+  options.scheduler.prefill_chunk_tokens =
+      absl::GetFlag(FLAGS_prefill_chunk_tokens);
   options.engine.kv_cache_tokens = absl::GetFlag(FLAGS_kv_cache_tokens);
   options.engine.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_bytes);
   options.engine.kv_block_size = absl::GetFlag(FLAGS_kv_block_size);
@@ -129,7 +170,8 @@ int main(int argc, char** argv) {
 
   auto server = terraserve::server::Server::Start(options);
   if (!server.ok()) {
-    TS_LOG(Error) << "terraserve failed to start: " << server.status().message();
+    TS_LOG(Error) << "terraserve failed to start: "
+                  << server.status().message();
     return absl::IsInvalidArgument(server.status()) ? 2 : 1;
   }
   if (absl::Status s = (*server)->LoadModel(); !s.ok()) {
@@ -139,8 +181,10 @@ int main(int argc, char** argv) {
   }
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  TS_LOG(Info) << "received " << (signal_number == SIGTERM ? "SIGTERM" : "SIGINT")
-               << ", draining for up to " << options.shutdown_grace_seconds << " s";
+  TS_LOG(Info) << "received "
+               << (signal_number == SIGTERM ? "SIGTERM" : "SIGINT")
+               << ", draining for up to " << options.shutdown_grace_seconds
+               << " s";
   (*server)->Shutdown(absl::Seconds(options.shutdown_grace_seconds));
   TS_LOG(Info) << "terraserve stopped";
   return 0;

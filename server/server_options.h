@@ -15,15 +15,16 @@ namespace terraserve::server {
 struct ServerOptions {
   // Model directory: config.json, model.safetensors, tokenizer.model.
   std::string model_dir;
-  // Address the gRPC and metrics listeners bind to. Loopback by default; 0.0.0.0 in
-  // containers.
+  // Address the gRPC and metrics listeners bind to. Loopback by default;
+  // 0.0.0.0 in containers.
   std::string host = "127.0.0.1";
   // gRPC port; 0 picks a free one (reported through port_file and the log).
   int port = 50051;
   // Prometheus /metrics port; 0 picks a free one; -1 disables metrics.
   int metrics_port = 9464;
-  // If set, "<grpc port> <metrics port>" is written here once the model is loaded and
-  // the server is ready (used by tests that start the server on port 0).
+  // If set, "<grpc port> <metrics port>" is written here once the model is
+  // loaded and the server is ready (used by tests that start the server on port
+  // 0).
   std::string port_file;
   // Seconds in-flight requests may take to finish after SIGTERM.
   double shutdown_grace_seconds = 20;

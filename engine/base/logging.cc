@@ -41,9 +41,9 @@ std::string Prefix(const char* level, const char* file, int line) {
   absl::string_view f(file);
   size_t slash = f.rfind('/');
   if (slash != absl::string_view::npos) f.remove_prefix(slash + 1);
-  return absl::StrCat(
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()),
-      " ", level, " ", f, ":", line, "] ");
+  return absl::StrCat(absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
+                                       absl::UTCTimeZone()),
+                      " ", level, " ", f, ":", line, "] ");
 }
 
 }  // namespace
@@ -76,7 +76,8 @@ LogMessage::LogMessage(LogLevel level, const char* file, int line)
 LogMessage::~LogMessage() { WriteLine(stream_.str()); }
 
 FatalMessage::FatalMessage(const char* file, int line, const char* condition) {
-  stream_ << Prefix("FATAL", file, line) << "check failed: " << condition << " ";
+  stream_ << Prefix("FATAL", file, line) << "check failed: " << condition
+          << " ";
 }
 
 FatalMessage::~FatalMessage() {

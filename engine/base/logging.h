@@ -1,13 +1,14 @@
 // Minimal leveled logging to stderr, one line per message.
-// Abseil 20220623 has no absl/log; this stands in until it does. Thread-safe: each
-// message is written with a single write() so lines from different threads never mix.
+// Abseil 20220623 has no absl/log; this stands in until it does. Thread-safe:
+// each message is written with a single write() so lines from different threads
+// never mix.
 #ifndef TERRASERVE_ENGINE_BASE_LOGGING_H_
 #define TERRASERVE_ENGINE_BASE_LOGGING_H_
 
 #include <sstream>
-#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace terraserve {
 
@@ -35,8 +36,8 @@ class LogMessage {
   std::ostringstream stream_;
 };
 
-// Aborts the process after writing the message: for broken invariants only, never
-// for user input or configuration.
+// Aborts the process after writing the message: for broken invariants only,
+// never for user input or configuration.
 class FatalMessage {
  public:
   FatalMessage(const char* file, int line, const char* condition);
@@ -50,11 +51,11 @@ class FatalMessage {
 }  // namespace internal
 }  // namespace terraserve
 
-#define TS_LOG(level)                                                      \
-  if (::terraserve::LogLevel::k##level < ::terraserve::MinLogLevel()) {    \
-  } else                                                                   \
-    ::terraserve::internal::LogMessage(::terraserve::LogLevel::k##level,   \
-                                       __FILE__, __LINE__)                 \
+#define TS_LOG(level)                                                    \
+  if (::terraserve::LogLevel::k##level < ::terraserve::MinLogLevel()) {  \
+  } else                                                                 \
+    ::terraserve::internal::LogMessage(::terraserve::LogLevel::k##level, \
+                                       __FILE__, __LINE__)               \
         .stream()
 
 // Programmer-error check, on in every build type.

@@ -9,8 +9,8 @@
 
 namespace terraserve::engine::kernels {
 
-void LayerNorm(const float* x, int64_t rows, int d, const float* scale, const float* bias,
-               bool center, float* y) {
+void LayerNorm(const float* x, int64_t rows, int d, const float* scale,
+               const float* bias, bool center, float* y) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * d;
     float* yr = y + r * d;
@@ -23,7 +23,8 @@ void LayerNorm(const float* x, int64_t rows, int d, const float* scale, const fl
     for (int i = 0; i < d; ++i) var += (xr[i] - mean) * (xr[i] - mean);
     float inv = 1.0f / std::sqrt(var / d + 1e-6f);
     if (center) {
-      for (int i = 0; i < d; ++i) yr[i] = (xr[i] - mean) * inv * scale[i] + bias[i];
+      for (int i = 0; i < d; ++i)
+        yr[i] = (xr[i] - mean) * inv * scale[i] + bias[i];
     } else {
       for (int i = 0; i < d; ++i) yr[i] = xr[i] * inv * scale[i];
     }
@@ -45,12 +46,13 @@ void Embed(const float* table, const float* pos_table, const int32_t* ids,
            const int32_t* positions, int64_t n, int d, float* out) {
   for (int64_t i = 0; i < n; ++i) {
     std::memcpy(out + i * d, table + int64_t(ids[i]) * d, sizeof(float) * d);
-    if (pos_table != nullptr) Axpy(1.0f, pos_table + int64_t(positions[i]) * d, out + i * d, d);
+    if (pos_table != nullptr)
+      Axpy(1.0f, pos_table + int64_t(positions[i]) * d, out + i * d, d);
   }
 }
 
-void CausalAttention(const float* q, int T, int64_t start, int n_heads, const KvView& kv,
-                     float* out) {
+void CausalAttention(const float* q, int T, int64_t start, int n_heads,
+                     const KvView& kv, float* out) {
   const int d = kv.d, dh = d / n_heads;
   const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(dh));
   thread_local std::vector<float> scores;
@@ -75,7 +77,8 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads, const Kv
       std::fill(oh, oh + dh, 0.0f);
       // Value rows are contiguous (d floats apart) within a KV block.
       for (int64_t p = 0; p < len;) {
-        const int64_t run = std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
+        const int64_t run =
+            std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
         GemvAccumulate(sc + p, kv.value(p) + h * dh, run, dh, d, oh);
         p += run;
       }
@@ -85,8 +88,8 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads, const Kv
 
 void SparseFfRow(const float* x, const int32_t* idx, const float* probs,
                  const SparseFfWeights& w, float* y) {
-  // Only the chosen rows are touched, in place: one dot with a W1 row and one axpy
-  // with a W2 row per block (no gather copy, toolchain.md 4c).
+  // Only the chosen rows are touched, in place: one dot with a W1 row and one
+  // axpy with a W2 row per block (no gather copy, toolchain.md 4c).
   std::memcpy(y, w.b2, sizeof(float) * w.d);
   for (int b = 0; b < w.n_blocks; ++b) {
     const float* u = w.w1t + (int64_t(b) * w.block + idx[b]) * w.d;
@@ -97,7 +100,8 @@ void SparseFfRow(const float* x, const int32_t* idx, const float* probs,
   }
 }
 
-void BlockArgmax(const float* logits, int n_blocks, int block, int32_t* idx, float* probs) {
+void BlockArgmax(const float* logits, int n_blocks, int block, int32_t* idx,
+                 float* probs) {
   for (int b = 0; b < n_blocks; ++b) {
     const float* l = logits + int64_t(b) * block;
     int best = 0;
@@ -113,8 +117,9 @@ void BlockArgmax(const float* logits, int n_blocks, int block, int32_t* idx, flo
   }
 }
 
-void CausalConv(const float* history, const float* y, int T, int S, int M, int kL, int kS,
-                const float* weight, const float* bias, float* out) {
+void CausalConv(const float* history, const float* y, int T, int S, int M,
+                int kL, int kS, const float* weight, const float* bias,
+                float* out) {
   const int half = (kS - 1) / 2, width = S * M;
   for (int t = 0; t < T; ++t) {
     for (int s = 0; s < S; ++s) {
@@ -128,7 +133,8 @@ void CausalConv(const float* history, const float* y, int T, int S, int M, int k
           const int sm = s - half + j;
           if (sm < 0 || sm >= S) continue;
           // o += in[sm] (1 x M) @ W[i, j] (M x M), accumulated in registers.
-          GemvAccumulate(in + sm * M, weight + (int64_t(i) * kS + j) * M * M, M, M, M, o);
+          GemvAccumulate(in + sm * M, weight + (int64_t(i) * kS + j) * M * M, M,
+                         M, M, o);
         }
       }
     }

@@ -23,24 +23,29 @@ class OnednnLinear final : public Linear {
   void Init(const std::vector<float>& weight, const std::vector<float>& bias) {
     const memory::dim rt = DNNL_RUNTIME_DIM_VAL;
     memory::desc src({rt, k_}, memory::data_type::f32, memory::format_tag::ab);
-    memory::desc wei_any({k_, n_}, memory::data_type::f32, memory::format_tag::any);
+    memory::desc wei_any({k_, n_}, memory::data_type::f32,
+                         memory::format_tag::any);
     memory::desc dst({rt, n_}, memory::data_type::f32, memory::format_tag::ab);
     has_bias_ = !bias.empty();
-    memory::desc bias_md({1, n_}, memory::data_type::f32, memory::format_tag::ab);
+    memory::desc bias_md({1, n_}, memory::data_type::f32,
+                         memory::format_tag::ab);
     auto desc = has_bias_ ? dnnl::matmul::desc(src, wei_any, bias_md, dst)
                           : dnnl::matmul::desc(src, wei_any, dst);
     dnnl::matmul::primitive_desc pd(desc, CpuEngine());
     primitive_ = dnnl::matmul(pd);
-    memory::desc plain({k_, n_}, memory::data_type::f32, memory::format_tag::ab);
+    memory::desc plain({k_, n_}, memory::data_type::f32,
+                       memory::format_tag::ab);
     memory plain_mem(plain, CpuEngine(), const_cast<float*>(weight.data()));
     weights_ = memory(pd.weights_desc(), CpuEngine());
     dnnl::reorder(plain_mem, weights_).execute(stream_, plain_mem, weights_);
     if (has_bias_) {
       bias_ = memory(bias_md, CpuEngine());
-      std::copy(bias.begin(), bias.end(), static_cast<float*>(bias_.get_data_handle()));
+      std::copy(bias.begin(), bias.end(),
+                static_cast<float*>(bias_.get_data_handle()));
     }
     stream_.wait();
-    weight_bytes_ = static_cast<int64_t>(pd.weights_desc().get_size() + bias.size() * 4);
+    weight_bytes_ =
+        static_cast<int64_t>(pd.weights_desc().get_size() + bias.size() * 4);
   }
 
   int64_t in_features() const override { return k_; }
@@ -49,17 +54,20 @@ class OnednnLinear final : public Linear {
 
   absl::Status Forward(const float* x, int64_t m, float* y) override {
     try {
-      memory src({{m, k_}, memory::data_type::f32, memory::format_tag::ab}, CpuEngine(),
-                 const_cast<float*>(x));
-      memory dst({{m, n_}, memory::data_type::f32, memory::format_tag::ab}, CpuEngine(), y);
-      std::unordered_map<int, memory> args = {
-          {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst}};
+      memory src({{m, k_}, memory::data_type::f32, memory::format_tag::ab},
+                 CpuEngine(), const_cast<float*>(x));
+      memory dst({{m, n_}, memory::data_type::f32, memory::format_tag::ab},
+                 CpuEngine(), y);
+      std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, src},
+                                              {DNNL_ARG_WEIGHTS, weights_},
+                                              {DNNL_ARG_DST, dst}};
       if (has_bias_) args[DNNL_ARG_BIAS] = bias_;
       primitive_.execute(stream_, args);
       stream_.wait();
     } catch (const dnnl::error& e) {
-      return absl::InternalError(absl::StrCat("oneDNN matmul [", m, "x", k_, "]x[", k_, "x",
-                                              n_, "] failed: ", e.what()));
+      return absl::InternalError(absl::StrCat("oneDNN matmul [", m, "x", k_,
+                                              "]x[", k_, "x", n_,
+                                              "] failed: ", e.what()));
     } catch (const std::bad_alloc&) {
       return absl::ResourceExhaustedError("out of memory in oneDNN matmul");
     }
@@ -77,20 +85,23 @@ class OnednnLinear final : public Linear {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Linear>> MakeOnednnLinear(const std::vector<float>& weight,
-                                                         const std::vector<float>& bias,
-                                                         int64_t k, int64_t n) {
+absl::StatusOr<std::unique_ptr<Linear>> MakeOnednnLinear(
+    const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,
+    int64_t n) {
   if (k <= 0 || n <= 0 || weight.size() != static_cast<size_t>(k * n) ||
       (!bias.empty() && bias.size() != static_cast<size_t>(n))) {
-    return absl::InvalidArgumentError(absl::StrCat("bad linear shape ", k, "x", n));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad linear shape ", k, "x", n));
   }
   auto linear = std::make_unique<OnednnLinear>(k, n);
   try {
     linear->Init(weight, bias);
   } catch (const dnnl::error& e) {
-    return absl::InternalError(absl::StrCat("oneDNN matmul ", k, "x", n, ": ", e.what()));
+    return absl::InternalError(
+        absl::StrCat("oneDNN matmul ", k, "x", n, ": ", e.what()));
   } catch (const std::bad_alloc&) {
-    return absl::ResourceExhaustedError("out of memory creating a oneDNN matmul");
+    return absl::ResourceExhaustedError(
+        "out of memory creating a oneDNN matmul");
   }
   return linear;
 }

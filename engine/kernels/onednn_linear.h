@@ -1,10 +1,10 @@
-// oneDNN matmul as a Linear (engine/kernels layer; the only kind of file that may
-// include dnnl.hpp is onednn_*).
+// oneDNN matmul as a Linear (engine/kernels layer; the only kind of file that
+// may include dnnl.hpp is onednn_*).
 //
-// One primitive per layer is built at creation with a runtime M dimension, so every
-// batch shape reuses it (no per-step primitive creation); the weights are reordered
-// once into the layout oneDNN prefers for that primitive. Exceptions from oneDNN are
-// caught here and returned as INTERNAL / RESOURCE_EXHAUSTED.
+// One primitive per layer is built at creation with a runtime M dimension, so
+// every batch shape reuses it (no per-step primitive creation); the weights are
+// reordered once into the layout oneDNN prefers for that primitive. Exceptions
+// from oneDNN are caught here and returned as INTERNAL / RESOURCE_EXHAUSTED.
 #ifndef TERRASERVE_ENGINE_KERNELS_ONEDNN_LINEAR_H_
 #define TERRASERVE_ENGINE_KERNELS_ONEDNN_LINEAR_H_
 
@@ -17,9 +17,9 @@
 namespace terraserve::engine {
 
 // `weight` is [k, n] row-major, `bias` empty or [n]. The data is copied.
-absl::StatusOr<std::unique_ptr<Linear>> MakeOnednnLinear(const std::vector<float>& weight,
-                                                         const std::vector<float>& bias,
-                                                         int64_t k, int64_t n);
+absl::StatusOr<std::unique_ptr<Linear>> MakeOnednnLinear(
+    const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,
+    int64_t n);
 
 }  // namespace terraserve::engine
 

@@ -5,8 +5,8 @@
 
 namespace terraserve::engine::reference {
 
-void LayerNorm(const float* x, int64_t rows, int d, const float* scale, const float* bias,
-               bool center, float* y) {
+void LayerNorm(const float* x, int64_t rows, int d, const float* scale,
+               const float* bias, bool center, float* y) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * d;
     double mean = 0, var = 0;
@@ -32,7 +32,8 @@ void Softmax(float* x, int64_t rows, int64_t n) {
     for (int64_t i = 1; i < n; ++i) mx = std::max<double>(mx, xr[i]);
     double sum = 0;
     for (int64_t i = 0; i < n; ++i) sum += std::exp(xr[i] - mx);
-    for (int64_t i = 0; i < n; ++i) xr[i] = static_cast<float>(std::exp(xr[i] - mx) / sum);
+    for (int64_t i = 0; i < n; ++i)
+      xr[i] = static_cast<float>(std::exp(xr[i] - mx) / sum);
   }
 }
 
@@ -47,8 +48,8 @@ void Embed(const float* table, const float* pos_table, const int32_t* ids,
   }
 }
 
-void CausalAttention(const float* q, int T, int64_t start, int n_heads, const KvView& kv,
-                     float* out) {
+void CausalAttention(const float* q, int T, int64_t start, int n_heads,
+                     const KvView& kv, float* out) {
   const int d = kv.d, dh = d / n_heads;
   for (int t = 0; t < T; ++t) {
     int64_t len = start + t + 1;
@@ -57,7 +58,8 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads, const Kv
       double mx = -1e300;
       for (int64_t p = 0; p < len; ++p) {
         double acc = 0;
-        for (int i = 0; i < dh; ++i) acc += double(q[t * d + h * dh + i]) * kv.key(p)[h * dh + i];
+        for (int i = 0; i < dh; ++i)
+          acc += double(q[t * d + h * dh + i]) * kv.key(p)[h * dh + i];
         s[p] = acc / std::sqrt(double(dh));
         mx = std::max(mx, s[p]);
       }
@@ -65,7 +67,8 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads, const Kv
       for (auto& v : s) sum += (v = std::exp(v - mx));
       for (int i = 0; i < dh; ++i) {
         double acc = 0;
-        for (int64_t p = 0; p < len; ++p) acc += s[p] / sum * kv.value(p)[h * dh + i];
+        for (int64_t p = 0; p < len; ++p)
+          acc += s[p] / sum * kv.value(p)[h * dh + i];
         out[t * d + h * dh + i] = static_cast<float>(acc);
       }
     }
@@ -87,7 +90,8 @@ void SparseFfRow(const float* x, const int32_t* idx, const float* probs,
   }
 }
 
-void BlockArgmax(const float* logits, int n_blocks, int block, int32_t* idx, float* probs) {
+void BlockArgmax(const float* logits, int n_blocks, int block, int32_t* idx,
+                 float* probs) {
   for (int b = 0; b < n_blocks; ++b) {
     const float* l = logits + int64_t(b) * block;
     int best = 0;
@@ -103,11 +107,14 @@ void BlockArgmax(const float* logits, int n_blocks, int block, int32_t* idx, flo
   }
 }
 
-void CausalConv(const float* history, const float* y, int T, int S, int M, int kL, int kS,
-                const float* weight, const float* bias, float* out) {
+void CausalConv(const float* history, const float* y, int T, int S, int M,
+                int kL, int kS, const float* weight, const float* bias,
+                float* out) {
   const int half = (kS - 1) / 2, width = S * M;
-  auto row = [&](int r) { return r < kL - 1 ? history + int64_t(r) * width
-                                            : y + int64_t(r - (kL - 1)) * width; };
+  auto row = [&](int r) {
+    return r < kL - 1 ? history + int64_t(r) * width
+                      : y + int64_t(r - (kL - 1)) * width;
+  };
   for (int t = 0; t < T; ++t) {
     for (int s = 0; s < S; ++s) {
       for (int o = 0; o < M; ++o) {
@@ -118,7 +125,8 @@ void CausalConv(const float* history, const float* y, int T, int S, int M, int k
             int sm = s - half + j;
             if (sm < 0 || sm >= S) continue;
             for (int c = 0; c < M; ++c) {
-              acc += double(in[sm * M + c]) * weight[((int64_t(i) * kS + j) * M + c) * M + o];
+              acc += double(in[sm * M + c]) *
+                     weight[((int64_t(i) * kS + j) * M + c) * M + o];
             }
           }
         }

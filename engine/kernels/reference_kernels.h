@@ -10,38 +10,44 @@
 
 namespace terraserve::engine::reference {
 
-// y = LayerNorm(x) over rows of d: centred (x - mean) / sqrt(var + 1e-6) * scale + bias,
-// or the RMS variant x / sqrt(mean(x^2) + 1e-6) * scale when !center.
-void LayerNorm(const float* x, int64_t rows, int d, const float* scale, const float* bias,
-               bool center, float* y);
+// y = LayerNorm(x) over rows of d: centred (x - mean) / sqrt(var + 1e-6) *
+// scale + bias, or the RMS variant x / sqrt(mean(x^2) + 1e-6) * scale when
+// !center.
+void LayerNorm(const float* x, int64_t rows, int d, const float* scale,
+               const float* bias, bool center, float* y);
 
 // In-place softmax of each of `rows` rows of n values.
 void Softmax(float* x, int64_t rows, int64_t n);
 
-// out[i] = table[ids[i]] (+ pos_table[positions[i]] when pos_table is not null).
+// out[i] = table[ids[i]] (+ pos_table[positions[i]] when pos_table is not
+// null).
 void Embed(const float* table, const float* pos_table, const int32_t* ids,
            const int32_t* positions, int64_t n, int d, float* out);
 
-// Causal multi-head attention of T queries (positions start .. start+T-1) of one
-// sequence over its cached keys/values 0 .. start+T-1. q, out: [T, n_heads * head_dim].
-void CausalAttention(const float* q, int T, int64_t start, int n_heads, const KvView& kv,
-                     float* out);
+// Causal multi-head attention of T queries (positions start .. start+T-1) of
+// one sequence over its cached keys/values 0 .. start+T-1. q, out: [T, n_heads
+// * head_dim].
+void CausalAttention(const float* q, int T, int64_t start, int n_heads,
+                     const KvView& kv, float* out);
 
 // Sparse FF for one row at inference: for each block b the unit e = idx[b] is
-// active: y = sum_b relu(x . w1t[b*N+e]) * scale_b * w2[e, b] + b2, where scale_b is
-// probs[b] if probs is not null, else 1. x, y: [d].
+// active: y = sum_b relu(x . w1t[b*N+e]) * scale_b * w2[e, b] + b2, where
+// scale_b is probs[b] if probs is not null, else 1. x, y: [d].
 void SparseFfRow(const float* x, const int32_t* idx, const float* probs,
                  const SparseFfWeights& w, float* y);
 
-// Per block of N logits: index of the largest (first on ties) and, if probs is not
-// null, its softmax probability within the block.
-void BlockArgmax(const float* logits, int n_blocks, int block, int32_t* idx, float* probs);
+// Per block of N logits: index of the largest (first on ties) and, if probs is
+// not null, its softmax probability within the block.
+void BlockArgmax(const float* logits, int n_blocks, int block, int32_t* idx,
+                 float* probs);
 
-// Causal convolution over (length, module), as trax LocallyConvDense (spec 2.2), for
-// one sequence: input rows are history (kL-1 rows) followed by T new rows, each
-// [S * M]; weight [kL, kS, M, M] (HWIO), bias [M]; out [T, S * M].
-void CausalConv(const float* history, const float* y, int T, int S, int M, int kL, int kS,
-                const float* weight, const float* bias, float* out);
+// Causal convolution over (length, module), as trax LocallyConvDense
+// (spec 2.2), for one sequence: input rows are history (kL-1 rows) followed by
+// T new rows, each [S * M]; weight [kL, kS, M, M] (HWIO), bias [M]; out [T, S *
+// M].
+void CausalConv(const float* history, const float* y, int T, int S, int M,
+                int kL, int kS, const float* weight, const float* bias,
+                float* out);
 
 }  // namespace terraserve::engine::reference
 

@@ -7,7 +7,8 @@ namespace {
 
 class ReferenceLinear final : public Linear {
  public:
-  ReferenceLinear(std::vector<float> w, std::vector<float> b, int64_t k, int64_t n)
+  ReferenceLinear(std::vector<float> w, std::vector<float> b, int64_t k,
+                  int64_t n)
       : w_(std::move(w)), b_(std::move(b)), k_(k), n_(n) {}
   int64_t in_features() const override { return k_; }
   int64_t out_features() const override { return n_; }
@@ -18,7 +19,8 @@ class ReferenceLinear final : public Linear {
     for (int64_t r = 0; r < m; ++r) {
       for (int64_t j = 0; j < n_; ++j) {
         double acc = b_.empty() ? 0.0 : b_[j];
-        for (int64_t i = 0; i < k_; ++i) acc += double(x[r * k_ + i]) * w_[i * n_ + j];
+        for (int64_t i = 0; i < k_; ++i)
+          acc += double(x[r * k_ + i]) * w_[i * n_ + j];
         y[r * n_ + j] = static_cast<float>(acc);
       }
     }
@@ -32,9 +34,11 @@ class ReferenceLinear final : public Linear {
 
 }  // namespace
 
-std::unique_ptr<Linear> MakeReferenceLinear(std::vector<float> weight, std::vector<float> bias,
-                                            int64_t k, int64_t n) {
-  return std::make_unique<ReferenceLinear>(std::move(weight), std::move(bias), k, n);
+std::unique_ptr<Linear> MakeReferenceLinear(std::vector<float> weight,
+                                            std::vector<float> bias, int64_t k,
+                                            int64_t n) {
+  return std::make_unique<ReferenceLinear>(std::move(weight), std::move(bias),
+                                           k, n);
 }
 
 }  // namespace terraserve::engine

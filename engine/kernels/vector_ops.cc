@@ -4,8 +4,8 @@ namespace terraserve::engine {
 namespace {
 
 // Scalar GEMV for columns [from, n): the tail of the vector paths.
-void GemvTail(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw, int64_t from,
-              float* y) {
+void GemvTail(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw,
+              int64_t from, float* y) {
   for (int64_t j = from; j < n; ++j) {
     float acc = y[j];
     for (int64_t c = 0; c < k; ++c) acc += x[c] * w[c * ldw + j];
@@ -19,8 +19,8 @@ void GemvTail(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw,
 
 const char* VectorIsa() { return "avx512"; }
 
-void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw,
-                    float* y) {
+void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n,
+                    int64_t ldw, float* y) {
   int64_t j = 0;
   for (; j + 64 <= n; j += 64) {
     __m512 a0 = _mm512_loadu_ps(y + j), a1 = _mm512_loadu_ps(y + j + 16);
@@ -41,7 +41,8 @@ void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n, int64_
   for (; j + 16 <= n; j += 16) {
     __m512 a0 = _mm512_loadu_ps(y + j);
     for (int64_t c = 0; c < k; ++c) {
-      a0 = _mm512_fmadd_ps(_mm512_set1_ps(x[c]), _mm512_loadu_ps(w + c * ldw + j), a0);
+      a0 = _mm512_fmadd_ps(_mm512_set1_ps(x[c]),
+                           _mm512_loadu_ps(w + c * ldw + j), a0);
     }
     _mm512_storeu_ps(y + j, a0);
   }
@@ -52,8 +53,8 @@ void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n, int64_
 
 const char* VectorIsa() { return "avx2"; }
 
-void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw,
-                    float* y) {
+void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n,
+                    int64_t ldw, float* y) {
   int64_t j = 0;
   for (; j + 32 <= n; j += 32) {
     __m256 a0 = _mm256_loadu_ps(y + j), a1 = _mm256_loadu_ps(y + j + 8);
@@ -74,7 +75,8 @@ void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n, int64_
   for (; j + 8 <= n; j += 8) {
     __m256 a0 = _mm256_loadu_ps(y + j);
     for (int64_t c = 0; c < k; ++c) {
-      a0 = _mm256_fmadd_ps(_mm256_set1_ps(x[c]), _mm256_loadu_ps(w + c * ldw + j), a0);
+      a0 = _mm256_fmadd_ps(_mm256_set1_ps(x[c]),
+                           _mm256_loadu_ps(w + c * ldw + j), a0);
     }
     _mm256_storeu_ps(y + j, a0);
   }
@@ -85,8 +87,8 @@ void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n, int64_
 
 const char* VectorIsa() { return "scalar"; }
 
-void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw,
-                    float* y) {
+void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n,
+                    int64_t ldw, float* y) {
   GemvTail(x, w, k, n, ldw, 0, y);
 }
 

@@ -1,7 +1,7 @@
-// Vectorised dot product, axpy and small GEMV (engine/kernels layer): AVX-512 or
-// AVX2+FMA when the build targets them, scalar otherwise. Dot and Axpy are inline so
-// hot loops over many short rows (attention over cached positions, sparse FF rows) pay
-// no call per row. Pure functions; thread-safe.
+// Vectorised dot product, axpy and small GEMV (engine/kernels layer): AVX-512
+// or AVX2+FMA when the build targets them, scalar otherwise. Dot and Axpy are
+// inline so hot loops over many short rows (attention over cached positions,
+// sparse FF rows) pay no call per row. Pure functions; thread-safe.
 #ifndef TERRASERVE_ENGINE_KERNELS_VECTOR_OPS_H_
 #define TERRASERVE_ENGINE_KERNELS_VECTOR_OPS_H_
 
@@ -14,11 +14,12 @@ namespace terraserve::engine {
 // Which instruction set these were compiled for: "avx512", "avx2" or "scalar".
 const char* VectorIsa();
 
-// y[0:n] += x[0:k] @ w, w being k rows of n floats, ldw floats apart. Accumulators
-// stay in registers across k, so small matrices (the convolutions' M x M kernels, the
-// attention's value rows) run near the FMA rate with no store per row.
-void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw,
-                    float* y);
+// y[0:n] += x[0:k] @ w, w being k rows of n floats, ldw floats apart.
+// Accumulators stay in registers across k, so small matrices (the convolutions'
+// M x M kernels, the attention's value rows) run near the FMA rate with no
+// store per row.
+void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n,
+                    int64_t ldw, float* y);
 
 #if defined(__AVX512F__)
 
@@ -30,14 +31,18 @@ inline float Dot(const float* a, const float* b, int64_t n) {
   int64_t i = 0;
   for (; i + 64 <= n; i += 64) {
     s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
-    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
-    s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32), _mm512_loadu_ps(b + i + 32), s2);
-    s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48), _mm512_loadu_ps(b + i + 48), s3);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16),
+                         _mm512_loadu_ps(b + i + 16), s1);
+    s2 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 32),
+                         _mm512_loadu_ps(b + i + 32), s2);
+    s3 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 48),
+                         _mm512_loadu_ps(b + i + 48), s3);
   }
   for (; i + 16 <= n; i += 16) {
     s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
   }
-  float sum = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+  float sum = _mm512_reduce_add_ps(
+      _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
 }
@@ -47,7 +52,8 @@ inline void Axpy(float alpha, const float* x, float* y, int64_t n) {
   const __m512 va = _mm512_set1_ps(alpha);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
-    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i),
+                                            _mm512_loadu_ps(y + i)));
   }
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
@@ -70,15 +76,18 @@ inline float Dot(const float* a, const float* b, int64_t n) {
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
     s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), _mm256_loadu_ps(b + i + 16), s2);
-    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), _mm256_loadu_ps(b + i + 24), s3);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8),
+                         s1);
+    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16),
+                         _mm256_loadu_ps(b + i + 16), s2);
+    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24),
+                         _mm256_loadu_ps(b + i + 24), s3);
   }
   for (; i + 8 <= n; i += 8) {
     s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
   }
-  float sum =
-      internal::HorizontalSum(_mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
+  float sum = internal::HorizontalSum(
+      _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3)));
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
 }
@@ -87,7 +96,8 @@ inline void Axpy(float alpha, const float* x, float* y, int64_t n) {
   const __m256 va = _mm256_set1_ps(alpha);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, _mm256_loadu_ps(x + i),
+                                            _mm256_loadu_ps(y + i)));
   }
   for (; i < n; ++i) y[i] += alpha * x[i];
 }

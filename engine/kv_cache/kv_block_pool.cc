@@ -37,16 +37,18 @@ void KvLease::Release() {
 }
 
 int64_t KvLease::capacity_tokens() const {
-  return pool_ == nullptr ? 0 : static_cast<int64_t>(blocks_.size()) * pool_->block_size();
+  return pool_ == nullptr
+             ? 0
+             : static_cast<int64_t>(blocks_.size()) * pool_->block_size();
 }
 
-absl::StatusOr<std::unique_ptr<KvBlockPool>> KvBlockPool::Create(int num_blocks,
-                                                                  int block_size,
-                                                                  int n_attention_sublayers,
-                                                                  int d) {
-  if (num_blocks <= 0 || block_size <= 0 || n_attention_sublayers <= 0 || d <= 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "KV pool needs positive sizes, got ", num_blocks, " blocks of ", block_size));
+absl::StatusOr<std::unique_ptr<KvBlockPool>> KvBlockPool::Create(
+    int num_blocks, int block_size, int n_attention_sublayers, int d) {
+  if (num_blocks <= 0 || block_size <= 0 || n_attention_sublayers <= 0 ||
+      d <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("KV pool needs positive sizes, got ", num_blocks,
+                     " blocks of ", block_size));
   }
   std::unique_ptr<KvBlockPool> pool(new KvBlockPool());
   pool->num_blocks_ = num_blocks;
@@ -68,8 +70,8 @@ absl::StatusOr<std::unique_ptr<KvBlockPool>> KvBlockPool::Create(int num_blocks,
 absl::StatusOr<KvLease> KvBlockPool::Reserve(int64_t num_tokens) {
   int64_t need = BlocksFor(std::max<int64_t>(num_tokens, 1));
   if (need > static_cast<int64_t>(free_.size())) {
-    return absl::ResourceExhaustedError(absl::StrCat("KV cache full: need ", need,
-                                                     " blocks, ", free_.size(), " free"));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "KV cache full: need ", need, " blocks, ", free_.size(), " free"));
   }
   std::vector<int32_t> blocks(free_.end() - need, free_.end());
   free_.resize(free_.size() - need);
@@ -81,7 +83,8 @@ void KvBlockPool::Free(const std::vector<int32_t>& blocks) {
     TS_CHECK(b >= 0 && b < num_blocks_) << "bad block " << b;
     free_.push_back(b);
   }
-  TS_CHECK(free_.size() <= static_cast<size_t>(num_blocks_)) << "block freed twice";
+  TS_CHECK(free_.size() <= static_cast<size_t>(num_blocks_))
+      << "block freed twice";
 }
 
 KvView KvBlockPool::View(int sublayer, const std::vector<int32_t>& blocks) {

@@ -1,9 +1,9 @@
 // Fixed pool of KV-cache blocks (engine/kv_cache layer).
 //
-// Memory is allocated once at creation: num_blocks blocks, each holding block_size
-// positions of keys and values for every attention sublayer. Sequences take blocks
-// through a KvLease, which returns them when destroyed, so the pool bounds memory and
-// admission can count free blocks.
+// Memory is allocated once at creation: num_blocks blocks, each holding
+// block_size positions of keys and values for every attention sublayer.
+// Sequences take blocks through a KvLease, which returns them when destroyed,
+// so the pool bounds memory and admission can count free blocks.
 //
 // Thread-compatible: used only by the engine's thread.
 #ifndef TERRASERVE_ENGINE_KV_CACHE_KV_BLOCK_POOL_H_
@@ -42,10 +42,11 @@ class KvLease {
 class KvBlockPool {
  public:
   // RESOURCE_EXHAUSTED if the memory cannot be allocated.
-  static absl::StatusOr<std::unique_ptr<KvBlockPool>> Create(int num_blocks, int block_size,
-                                                              int n_attention_sublayers, int d);
+  static absl::StatusOr<std::unique_ptr<KvBlockPool>> Create(
+      int num_blocks, int block_size, int n_attention_sublayers, int d);
 
-  // Blocks for `num_tokens` positions, or RESOURCE_EXHAUSTED when fewer are free.
+  // Blocks for `num_tokens` positions, or RESOURCE_EXHAUSTED when fewer are
+  // free.
   absl::StatusOr<KvLease> Reserve(int64_t num_tokens);
 
   int num_blocks() const { return num_blocks_; }
@@ -55,7 +56,9 @@ class KvBlockPool {
     return (num_tokens + block_size_ - 1) / block_size_;
   }
   // Bytes one block takes (keys and values of every attention sublayer).
-  int64_t block_bytes() const { return block_stride_ * static_cast<int64_t>(sizeof(float)); }
+  int64_t block_bytes() const {
+    return block_stride_ * static_cast<int64_t>(sizeof(float));
+  }
 
   // Keys/values of attention sublayer `sublayer` for the given blocks.
   KvView View(int sublayer, const std::vector<int32_t>& blocks);

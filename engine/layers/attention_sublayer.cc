@@ -10,7 +10,8 @@
 namespace terraserve::engine {
 namespace {
 
-absl::StatusOr<std::unique_ptr<Linear>> LoadDense(WeightSource& loader, const std::string& name,
+absl::StatusOr<std::unique_ptr<Linear>> LoadDense(WeightSource& loader,
+                                                  const std::string& name,
                                                   int d) {
   TS_ASSIGN_OR_RETURN(auto w, loader.Take(name + ".weight", {d, d}));
   TS_ASSIGN_OR_RETURN(auto b, loader.Take(name + ".bias", {d}));
@@ -20,7 +21,8 @@ absl::StatusOr<std::unique_ptr<Linear>> LoadDense(WeightSource& loader, const st
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<AttentionSublayer>> AttentionSublayer::Load(
-    WeightSource& loader, const std::string& prefix, const ModelConfig& config, int index) {
+    WeightSource& loader, const std::string& prefix, const ModelConfig& config,
+    int index) {
   auto layer = std::make_unique<AttentionSublayer>();
   layer->config_ = config;
   layer->index_ = index;
@@ -36,12 +38,15 @@ absl::StatusOr<std::unique_ptr<AttentionSublayer>> AttentionSublayer::Load(
     return layer;
   }
   const int S = config.qkv_modules, M = d / S, kL = config.conv_length_kernel;
-  TS_ASSIGN_OR_RETURN(layer->fd_, FactoredDense::Load(loader, a + "fd", S, d, d));
+  TS_ASSIGN_OR_RETURN(layer->fd_,
+                      FactoredDense::Load(loader, a + "fd", S, d, d));
   const char* names[3] = {"conv_q", "conv_k", "conv_v"};
   for (int c = 0; c < 3; ++c) {
     const int kS = c == 2 ? 1 : 3;
-    TS_ASSIGN_OR_RETURN(layer->conv_w_[c], loader.Take(a + names[c] + ".weight", {kL, kS, M, M}));
-    TS_ASSIGN_OR_RETURN(layer->conv_b_[c], loader.Take(a + names[c] + ".bias", {M}));
+    TS_ASSIGN_OR_RETURN(layer->conv_w_[c],
+                        loader.Take(a + names[c] + ".weight", {kL, kS, M, M}));
+    TS_ASSIGN_OR_RETURN(layer->conv_b_[c],
+                        loader.Take(a + names[c] + ".bias", {M}));
   }
   return layer;
 }
@@ -52,7 +57,8 @@ absl::Status AttentionSublayer::ProjectDense(const float* h, int64_t rows) {
   return v_->Forward(h, rows, v_buf_.data());
 }
 
-absl::Status AttentionSublayer::ProjectSparse(const float* h, const BatchContext& batch) {
+absl::Status AttentionSublayer::ProjectSparse(const float* h,
+                                              const BatchContext& batch) {
   const int d = config_.d_model, S = config_.qkv_modules, M = d / S;
   const int kL = config_.conv_length_kernel;
   TS_RETURN_IF_ERROR(fd_->Forward(h, batch.rows, y_.data()));
@@ -61,8 +67,9 @@ absl::Status AttentionSublayer::ProjectSparse(const float* h, const BatchContext
     std::vector<float>& hist = s.state->conv_history[index_];
     const float* y = y_.data() + s.row * d;
     for (int c = 0; c < 3; ++c) {
-      kernels::CausalConv(hist.data(), y, s.T, S, M, kL, c == 2 ? 1 : 3, conv_w_[c].data(),
-                          conv_b_[c].data(), outs[c] + s.row * d);
+      kernels::CausalConv(hist.data(), y, s.T, S, M, kL, c == 2 ? 1 : 3,
+                          conv_w_[c].data(), conv_b_[c].data(),
+                          outs[c] + s.row * d);
     }
     // Keep the last kL-1 inputs of [history; y] for the next step.
     if (kL > 1) {
@@ -74,10 +81,12 @@ absl::Status AttentionSublayer::ProjectSparse(const float* h, const BatchContext
   return absl::OkStatus();
 }
 
-absl::Status AttentionSublayer::Forward(const float* x, const BatchContext& batch, float* out) {
+absl::Status AttentionSublayer::Forward(const float* x,
+                                        const BatchContext& batch, float* out) {
   const int d = config_.d_model;
   const size_t n = static_cast<size_t>(batch.rows * d);
-  for (auto* buf : {&h_, &y_, &q_buf_, &k_buf_, &v_buf_, &attn_}) buf->resize(n);
+  for (auto* buf : {&h_, &y_, &q_buf_, &k_buf_, &v_buf_, &attn_})
+    buf->resize(n);
   kernels::LayerNorm(x, batch.rows, d, ln_scale_.data(), ln_bias_.data(),
                      config_.center_layernorm, h_.data());
   if (config_.attention == AttentionKind::kDense) {
@@ -88,12 +97,15 @@ absl::Status AttentionSublayer::Forward(const float* x, const BatchContext& batc
   for (const SeqSlice& s : batch.seqs) {
     KvView kv = batch.kv->View(index_, s.state->kv.blocks());
     for (int t = 0; t < s.T; ++t) {
-      std::memcpy(kv.key(s.start + t), k_buf_.data() + (s.row + t) * d, sizeof(float) * d);
-      std::memcpy(kv.value(s.start + t), v_buf_.data() + (s.row + t) * d, sizeof(float) * d);
+      std::memcpy(kv.key(s.start + t), k_buf_.data() + (s.row + t) * d,
+                  sizeof(float) * d);
+      std::memcpy(kv.value(s.start + t), v_buf_.data() + (s.row + t) * d,
+                  sizeof(float) * d);
     }
-    float* dst = config_.attention == AttentionKind::kDense ? attn_.data() : out;
-    kernels::CausalAttention(q_buf_.data() + s.row * d, s.T, s.start, config_.n_heads, kv,
-                             dst + s.row * d);
+    float* dst =
+        config_.attention == AttentionKind::kDense ? attn_.data() : out;
+    kernels::CausalAttention(q_buf_.data() + s.row * d, s.T, s.start,
+                             config_.n_heads, kv, dst + s.row * d);
   }
   if (config_.attention == AttentionKind::kDense) {
     TS_RETURN_IF_ERROR(o_->Forward(attn_.data(), batch.rows, out));
@@ -108,7 +120,8 @@ int64_t AttentionSublayer::decode_bytes_per_token() const {
     return bytes;
   }
   bytes += fd_->weight_bytes();
-  for (int c = 0; c < 3; ++c) bytes += int64_t(conv_w_[c].size() + conv_b_[c].size()) * 4;
+  for (int c = 0; c < 3; ++c)
+    bytes += int64_t(conv_w_[c].size() + conv_b_[c].size()) * 4;
   return bytes;
 }
 

@@ -1,11 +1,12 @@
-// Attention sublayer: LayerNorm, then causal self-attention over the KV cache, dense
-// (trax CausalAttention: Q, K, V, O with biases) or Sparse QKV (trax
-// MultiplicativeConvCausalAttention: one FactoredDense shared by Q, K, V, 3x3 causal
-// convolutions for Q and K, kL x 1 for V, no output projection) (engine/layers).
+// Attention sublayer: LayerNorm, then causal self-attention over the KV cache,
+// dense (trax CausalAttention: Q, K, V, O with biases) or Sparse QKV (trax
+// MultiplicativeConvCausalAttention: one FactoredDense shared by Q, K, V, 3x3
+// causal convolutions for Q and K, kL x 1 for V, no output projection)
+// (engine/layers).
 //
 // New keys and values are written into the sequence's KV blocks at positions
-// start .. start+T-1 before attending, so a prefill chunk attends to itself causally.
-// Thread-compatible.
+// start .. start+T-1 before attending, so a prefill chunk attends to itself
+// causally. Thread-compatible.
 #ifndef TERRASERVE_ENGINE_LAYERS_ATTENTION_SUBLAYER_H_
 #define TERRASERVE_ENGINE_LAYERS_ATTENTION_SUBLAYER_H_
 
@@ -24,13 +25,13 @@ namespace terraserve::engine {
 
 class AttentionSublayer final : public Sublayer {
  public:
-  // Loads `<prefix>.ln.*` and `<prefix>.attn.*`; `index` selects this sublayer's KV
-  // and convolution state.
-  static absl::StatusOr<std::unique_ptr<AttentionSublayer>> Load(WeightSource& loader,
-                                                                 const std::string& prefix,
-                                                                 const ModelConfig& config,
-                                                                 int index);
-  absl::Status Forward(const float* x, const BatchContext& batch, float* out) override;
+  // Loads `<prefix>.ln.*` and `<prefix>.attn.*`; `index` selects this
+  // sublayer's KV and convolution state.
+  static absl::StatusOr<std::unique_ptr<AttentionSublayer>> Load(
+      WeightSource& loader, const std::string& prefix,
+      const ModelConfig& config, int index);
+  absl::Status Forward(const float* x, const BatchContext& batch,
+                       float* out) override;
   int64_t decode_bytes_per_token() const override;
   int64_t decode_macs_per_token(int64_t context) const override;
 

@@ -6,10 +6,9 @@
 
 namespace terraserve::engine {
 
-absl::StatusOr<std::unique_ptr<FactoredDense>> FactoredDense::Load(WeightSource& loader,
-                                                                   const std::string& prefix,
-                                                                   int modules, int d_in,
-                                                                   int d_out) {
+absl::StatusOr<std::unique_ptr<FactoredDense>> FactoredDense::Load(
+    WeightSource& loader, const std::string& prefix, int modules, int d_in,
+    int d_out) {
   auto layer = std::make_unique<FactoredDense>();
   layer->S_ = modules;
   layer->d_in_ = d_in;
@@ -33,7 +32,8 @@ absl::Status FactoredDense::Forward(const float* x, int64_t rows, float* y) {
     }
   }
   TS_RETURN_IF_ERROR(E_->Forward(scaled_.data(), rows * S_, y));
-  for (int64_t r = 0; r < rows; ++r) Axpy(1.0f, bias_.data(), y + r * d_out_, d_out_);
+  for (int64_t r = 0; r < rows; ++r)
+    Axpy(1.0f, bias_.data(), y + r * d_out_, d_out_);
   return absl::OkStatus();
 }
 

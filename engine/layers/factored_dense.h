@@ -1,11 +1,10 @@
 // Multiplicative ("factored") dense layer, trax FactoredDense(S, d_in, d_out)
-// (engine/layers layer): y[s*Mo + m] = sum_i x_i D[s, i] E[i, m] + bias[s*Mo + m],
-// Mo = d_out / S. Used by Sparse QKV and by the sparse loss.
+// (engine/layers layer): y[s*Mo + m] = sum_i x_i D[s, i] E[i, m] + bias[s*Mo +
+// m], Mo = d_out / S. Used by Sparse QKV and by the sparse loss.
 //
-// Computed as one GEMM: rows x * D[s] for every s ([rows * S, d_in]) times E, whose
-// output is already the s-major [rows, d_out] layout. It reads d_in * (S + Mo) weights
-// but does d_in * d_out multiply-adds.
-// Thread-compatible.
+// Computed as one GEMM: rows x * D[s] for every s ([rows * S, d_in]) times E,
+// whose output is already the s-major [rows, d_out] layout. It reads d_in * (S
+// + Mo) weights but does d_in * d_out multiply-adds. Thread-compatible.
 #ifndef TERRASERVE_ENGINE_LAYERS_FACTORED_DENSE_H_
 #define TERRASERVE_ENGINE_LAYERS_FACTORED_DENSE_H_
 
@@ -21,10 +20,11 @@ namespace terraserve::engine {
 
 class FactoredDense {
  public:
-  // Loads `<prefix>.D` [S, d_in], `<prefix>.E` [d_in, d_out / S], `<prefix>.bias` [d_out].
-  static absl::StatusOr<std::unique_ptr<FactoredDense>> Load(WeightSource& loader,
-                                                             const std::string& prefix,
-                                                             int modules, int d_in, int d_out);
+  // Loads `<prefix>.D` [S, d_in], `<prefix>.E` [d_in, d_out / S],
+  // `<prefix>.bias` [d_out].
+  static absl::StatusOr<std::unique_ptr<FactoredDense>> Load(
+      WeightSource& loader, const std::string& prefix, int modules, int d_in,
+      int d_out);
   // x: [rows, d_in] -> y: [rows, d_out].
   absl::Status Forward(const float* x, int64_t rows, float* y);
 

@@ -8,22 +8,26 @@
 
 namespace terraserve::engine {
 
-absl::StatusOr<std::unique_ptr<FfSublayer>> FfSublayer::Load(WeightSource& loader,
-                                                             const std::string& prefix,
-                                                             const ModelConfig& c, int index) {
+absl::StatusOr<std::unique_ptr<FfSublayer>> FfSublayer::Load(
+    WeightSource& loader, const std::string& prefix, const ModelConfig& c,
+    int index) {
   auto l = std::make_unique<FfSublayer>();
   l->d_ = c.d_model;
   l->d_ff_ = c.d_ff;
   l->index_ = index;
   l->center_ = c.center_layernorm;
-  TS_ASSIGN_OR_RETURN(l->ln_scale_, loader.Take(prefix + ".ln.scale", {c.d_model}));
-  TS_ASSIGN_OR_RETURN(l->ln_bias_, loader.Take(prefix + ".ln.bias", {c.d_model}));
+  TS_ASSIGN_OR_RETURN(l->ln_scale_,
+                      loader.Take(prefix + ".ln.scale", {c.d_model}));
+  TS_ASSIGN_OR_RETURN(l->ln_bias_,
+                      loader.Take(prefix + ".ln.bias", {c.d_model}));
   if (c.ff == FfKind::kSparse) {
     TS_ASSIGN_OR_RETURN(l->sparse_, SparseFf::Load(loader, prefix + ".ff", c));
   } else {
-    TS_ASSIGN_OR_RETURN(auto w1, loader.Take(prefix + ".ff.w1", {c.d_model, c.d_ff}));
+    TS_ASSIGN_OR_RETURN(auto w1,
+                        loader.Take(prefix + ".ff.w1", {c.d_model, c.d_ff}));
     TS_ASSIGN_OR_RETURN(auto b1, loader.Take(prefix + ".ff.b1", {c.d_ff}));
-    TS_ASSIGN_OR_RETURN(auto w2, loader.Take(prefix + ".ff.w2", {c.d_ff, c.d_model}));
+    TS_ASSIGN_OR_RETURN(auto w2,
+                        loader.Take(prefix + ".ff.w2", {c.d_ff, c.d_model}));
     TS_ASSIGN_OR_RETURN(auto b2, loader.Take(prefix + ".ff.b2", {c.d_model}));
     TS_ASSIGN_OR_RETURN(l->w1_, MakeOnednnLinear(w1, b1, c.d_model, c.d_ff));
     TS_ASSIGN_OR_RETURN(l->w2_, MakeOnednnLinear(w2, b2, c.d_ff, c.d_model));
@@ -34,10 +38,12 @@ absl::StatusOr<std::unique_ptr<FfSublayer>> FfSublayer::Load(WeightSource& loade
   return l;
 }
 
-absl::Status FfSublayer::Forward(const float* x, const BatchContext& batch, float* out) {
+absl::Status FfSublayer::Forward(const float* x, const BatchContext& batch,
+                                 float* out) {
   const int64_t rows = batch.rows;
   h_.resize(rows * d_);
-  kernels::LayerNorm(x, rows, d_, ln_scale_.data(), ln_bias_.data(), center_, h_.data());
+  kernels::LayerNorm(x, rows, d_, ln_scale_.data(), ln_bias_.data(), center_,
+                     h_.data());
   if (sparse_ != nullptr) {
     TS_RETURN_IF_ERROR(sparse_->Forward(h_.data(), rows, out, sparse_path_));
   } else {
@@ -52,13 +58,15 @@ absl::Status FfSublayer::Forward(const float* x, const BatchContext& batch, floa
 
 int64_t FfSublayer::decode_bytes_per_token() const {
   int64_t b = int64_t(ln_scale_.size() + ln_bias_.size()) * 4;
-  b += sparse_ ? sparse_->decode_bytes_per_token() : w1_->weight_bytes() + w2_->weight_bytes();
+  b += sparse_ ? sparse_->decode_bytes_per_token()
+               : w1_->weight_bytes() + w2_->weight_bytes();
   if (sru_) b += sru_->weight_bytes();
   return b;
 }
 
 int64_t FfSublayer::decode_macs_per_token(int64_t) const {
-  int64_t m = sparse_ ? sparse_->decode_macs_per_token() : 2 * int64_t(d_) * d_ff_;
+  int64_t m =
+      sparse_ ? sparse_->decode_macs_per_token() : 2 * int64_t(d_) * d_ff_;
   if (sru_) m += sru_->weight_bytes() / 4;
   return m;
 }

@@ -1,6 +1,6 @@
 // Feed-forward sublayer, trax FeedForwardWithOptions (engine/layers layer):
-// FF(LN_f(x)), dense (Dense_f, ReLU, Dense_d with biases) or sparse (SparseFf), plus the
-// optional SRU branch. Thread-compatible.
+// FF(LN_f(x)), dense (Dense_f, ReLU, Dense_d with biases) or sparse (SparseFf),
+// plus the optional SRU branch. Thread-compatible.
 #ifndef TERRASERVE_ENGINE_LAYERS_FF_SUBLAYER_H_
 #define TERRASERVE_ENGINE_LAYERS_FF_SUBLAYER_H_
 
@@ -20,12 +20,13 @@ namespace terraserve::engine {
 
 class FfSublayer final : public Sublayer {
  public:
-  // Loads `<prefix>.ln.*`, `<prefix>.ff.*` and, with SRU, `<prefix>.sru.*`; `index`
-  // selects this sublayer's SRU carries.
-  static absl::StatusOr<std::unique_ptr<FfSublayer>> Load(WeightSource& loader,
-                                                          const std::string& prefix,
-                                                          const ModelConfig& config, int index);
-  absl::Status Forward(const float* x, const BatchContext& batch, float* out) override;
+  // Loads `<prefix>.ln.*`, `<prefix>.ff.*` and, with SRU, `<prefix>.sru.*`;
+  // `index` selects this sublayer's SRU carries.
+  static absl::StatusOr<std::unique_ptr<FfSublayer>> Load(
+      WeightSource& loader, const std::string& prefix,
+      const ModelConfig& config, int index);
+  absl::Status Forward(const float* x, const BatchContext& batch,
+                       float* out) override;
   int64_t decode_bytes_per_token() const override;
   int64_t decode_macs_per_token(int64_t context) const override;
 

@@ -8,11 +8,11 @@
 
 namespace terraserve::engine {
 
-absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(WeightSource& loader,
-                                                         const std::string& prefix,
-                                                         const ModelConfig& c) {
+absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(
+    WeightSource& loader, const std::string& prefix, const ModelConfig& c) {
   auto l = std::make_unique<SparseFf>();
-  const int d = c.d_model, N = c.ff_block_size, d1 = c.d_ff / N, r = c.ff_lowrank;
+  const int d = c.d_model, N = c.ff_block_size, d1 = c.d_ff / N,
+            r = c.ff_lowrank;
   l->d_ = d;
   l->n_blocks_ = d1;
   l->block_ = N;
@@ -28,11 +28,13 @@ absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(WeightSource& loader,
   TS_ASSIGN_OR_RETURN(l->m1_, MakeOnednnLinear(m1, {}, d, r));
   TS_ASSIGN_OR_RETURN(l->m2_, MakeOnednnLinear(m2, mb, r, c.d_ff));
   TS_ASSIGN_OR_RETURN(l->w1_, MakeOnednnLinear(w1, {}, d, c.d_ff));
-  // The GEMM path multiplies hidden units permuted to w2's stored (e, b) row order.
+  // The GEMM path multiplies hidden units permuted to w2's stored (e, b) row
+  // order.
   TS_ASSIGN_OR_RETURN(l->w2_, MakeOnednnLinear(l->w2_rows_, l->b2_, c.d_ff, d));
   l->w1t_.resize(w1.size());
   for (int i = 0; i < d; ++i) {
-    for (int u = 0; u < c.d_ff; ++u) l->w1t_[int64_t(u) * d + i] = w1[int64_t(i) * c.d_ff + u];
+    for (int u = 0; u < c.d_ff; ++u)
+      l->w1t_[int64_t(u) * d + i] = w1[int64_t(i) * c.d_ff + u];
   }
   l->gather_ = {l->w1t_.data(), l->w2_rows_.data(), l->b2_.data(), d, d1, N};
   return l;
@@ -70,14 +72,16 @@ absl::Status SparseFf::MaskedGemm(const float* x, int64_t rows, float* y) {
   return w2_->Forward(permuted_.data(), rows, y);
 }
 
-absl::Status SparseFf::Forward(const float* x, int64_t rows, float* y, Path path) {
+absl::Status SparseFf::Forward(const float* x, int64_t rows, float* y,
+                               Path path) {
   TS_RETURN_IF_ERROR(Controller(x, rows));
-  if (path == Path::kAuto) path = rows <= kGatherMaxRows ? Path::kGather : Path::kMaskedGemm;
+  if (path == Path::kAuto)
+    path = rows <= kGatherMaxRows ? Path::kGather : Path::kMaskedGemm;
   if (path == Path::kMaskedGemm) return MaskedGemm(x, rows, y);
   for (int64_t r = 0; r < rows; ++r) {
     kernels::SparseFfRow(x + r * d_, idx_.data() + r * n_blocks_,
-                         multiply_ ? probs_.data() + r * n_blocks_ : nullptr, gather_,
-                         y + r * d_);
+                         multiply_ ? probs_.data() + r * n_blocks_ : nullptr,
+                         gather_, y + r * d_);
   }
   return absl::OkStatus();
 }
@@ -85,12 +89,14 @@ absl::Status SparseFf::Forward(const float* x, int64_t rows, float* y, Path path
 int64_t SparseFf::decode_bytes_per_token() const {
   const int64_t f = int64_t(n_blocks_) * block_;
   return (int64_t(d_) * lowrank_ + int64_t(lowrank_) * f + f  // controller
-          + 2 * int64_t(n_blocks_) * d_ + d_) * 4;             // chosen rows + b2
+          + 2 * int64_t(n_blocks_) * d_ + d_) *
+         4;  // chosen rows + b2
 }
 
 int64_t SparseFf::decode_macs_per_token() const {
   const int64_t f = int64_t(n_blocks_) * block_;
-  return int64_t(d_) * lowrank_ + int64_t(lowrank_) * f + 2 * int64_t(n_blocks_) * d_;
+  return int64_t(d_) * lowrank_ + int64_t(lowrank_) * f +
+         2 * int64_t(n_blocks_) * d_;
 }
 
 }  // namespace terraserve::engine

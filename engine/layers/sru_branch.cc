@@ -12,7 +12,8 @@ namespace terraserve::engine {
 namespace {
 
 absl::StatusOr<std::unique_ptr<Linear>> LoadLinear(WeightSource& loader,
-                                                   const std::string& name, int in, int out) {
+                                                   const std::string& name,
+                                                   int in, int out) {
   TS_ASSIGN_OR_RETURN(auto w, loader.Take(name + ".weight", {in, out}));
   TS_ASSIGN_OR_RETURN(auto b, loader.Take(name + ".bias", {out}));
   return MakeOnednnLinear(w, b, in, out);
@@ -22,33 +23,38 @@ float Sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SruBranch>> SruBranch::Load(WeightSource& loader,
-                                                           const std::string& prefix,
-                                                           const ModelConfig& c) {
+absl::StatusOr<std::unique_ptr<SruBranch>> SruBranch::Load(
+    WeightSource& loader, const std::string& prefix, const ModelConfig& c) {
   auto l = std::make_unique<SruBranch>();
   l->d_ = c.d_model;
   l->u_ = c.sru_width;
   l->center_ = c.center_layernorm;
-  TS_ASSIGN_OR_RETURN(l->ln_scale_, loader.Take(prefix + ".ln.scale", {c.d_model}));
-  TS_ASSIGN_OR_RETURN(l->ln_bias_, loader.Take(prefix + ".ln.bias", {c.d_model}));
-  TS_ASSIGN_OR_RETURN(l->in_, LoadLinear(loader, prefix + ".inp", c.d_model, c.sru_width));
+  TS_ASSIGN_OR_RETURN(l->ln_scale_,
+                      loader.Take(prefix + ".ln.scale", {c.d_model}));
+  TS_ASSIGN_OR_RETURN(l->ln_bias_,
+                      loader.Take(prefix + ".ln.bias", {c.d_model}));
+  TS_ASSIGN_OR_RETURN(
+      l->in_, LoadLinear(loader, prefix + ".inp", c.d_model, c.sru_width));
   for (int n = 0; n < c.sru_layers; ++n) {
-    TS_ASSIGN_OR_RETURN(auto cell, LoadLinear(loader, absl::StrCat(prefix, ".cells.", n),
-                                              c.sru_width, 3 * c.sru_width));
+    TS_ASSIGN_OR_RETURN(auto cell,
+                        LoadLinear(loader, absl::StrCat(prefix, ".cells.", n),
+                                   c.sru_width, 3 * c.sru_width));
     l->cells_.push_back(std::move(cell));
   }
-  TS_ASSIGN_OR_RETURN(l->out_, LoadLinear(loader, prefix + ".out", c.sru_width, c.d_model));
+  TS_ASSIGN_OR_RETURN(
+      l->out_, LoadLinear(loader, prefix + ".out", c.sru_width, c.d_model));
   return l;
 }
 
-absl::Status SruBranch::AddTo(const float* x, const BatchContext& batch, int ff_index,
-                              float* y) {
+absl::Status SruBranch::AddTo(const float* x, const BatchContext& batch,
+                              int ff_index, float* y) {
   const int64_t rows = batch.rows;
   h_.resize(rows * d_);
   g_.resize(rows * u_);
   rfy_.resize(rows * 3 * u_);
   o_.resize(rows * d_);
-  kernels::LayerNorm(x, rows, d_, ln_scale_.data(), ln_bias_.data(), center_, h_.data());
+  kernels::LayerNorm(x, rows, d_, ln_scale_.data(), ln_bias_.data(), center_,
+                     h_.data());
   TS_RETURN_IF_ERROR(in_->Forward(h_.data(), rows, g_.data()));
   const float sqrt3 = std::sqrt(3.0f);
   for (size_t n = 0; n < cells_.size(); ++n) {

@@ -1,8 +1,8 @@
-// SRU branch added to the feed-forward (trax ff_use_sru, spec 4.4) (engine/layers):
-// Dense_d(SRU^n(Dense_u(LN(x)))). Each SRU cell: [r~, f~, y~] = h W + b; r, f =
-// sigmoid; c = f c + (1 - f) y~; h = c r + h (1 - r) sqrt(3). The carry c of every
-// cell is per-sequence state, so rows of one sequence are processed in order.
-// Thread-compatible.
+// SRU branch added to the feed-forward (trax ff_use_sru, spec 4.4)
+// (engine/layers): Dense_d(SRU^n(Dense_u(LN(x)))). Each SRU cell: [r~, f~, y~]
+// = h W + b; r, f = sigmoid; c = f c + (1 - f) y~; h = c r + h (1 - r) sqrt(3).
+// The carry c of every cell is per-sequence state, so rows of one sequence are
+// processed in order. Thread-compatible.
 #ifndef TERRASERVE_ENGINE_LAYERS_SRU_BRANCH_H_
 #define TERRASERVE_ENGINE_LAYERS_SRU_BRANCH_H_
 
@@ -20,12 +20,13 @@ namespace terraserve::engine {
 
 class SruBranch {
  public:
-  static absl::StatusOr<std::unique_ptr<SruBranch>> Load(WeightSource& loader,
-                                                         const std::string& prefix,
-                                                         const ModelConfig& config);
-  // Adds the branch output for x [rows, d] into y [rows, d]; `ff_index` picks the
-  // carries in each sequence's state.
-  absl::Status AddTo(const float* x, const BatchContext& batch, int ff_index, float* y);
+  static absl::StatusOr<std::unique_ptr<SruBranch>> Load(
+      WeightSource& loader, const std::string& prefix,
+      const ModelConfig& config);
+  // Adds the branch output for x [rows, d] into y [rows, d]; `ff_index` picks
+  // the carries in each sequence's state.
+  absl::Status AddTo(const float* x, const BatchContext& batch, int ff_index,
+                     float* y);
   int64_t weight_bytes() const;
 
  private:

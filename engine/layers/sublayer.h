@@ -1,10 +1,11 @@
-// The unit the model is built from: a residual branch F applied to a ragged batch
-// (engine/layers layer). Attention and feed-forward sublayers implement it.
+// The unit the model is built from: a residual branch F applied to a ragged
+// batch (engine/layers layer). Attention and feed-forward sublayers implement
+// it.
 //
-// A batch is a list of sequence slices; each owns `T` consecutive rows of the [rows, d]
-// activations and continues its sequence after `start` cached positions. Per-sequence
-// incremental state (KV blocks, convolution history, SRU carries) lives in
-// SequenceState, owned by the engine.
+// A batch is a list of sequence slices; each owns `T` consecutive rows of the
+// [rows, d] activations and continues its sequence after `start` cached
+// positions. Per-sequence incremental state (KV blocks, convolution history,
+// SRU carries) lives in SequenceState, owned by the engine.
 //
 // Thread-compatible: one caller (the engine thread).
 #ifndef TERRASERVE_ENGINE_LAYERS_SUBLAYER_H_
@@ -20,17 +21,18 @@ namespace terraserve::engine {
 
 struct SequenceState {
   KvLease kv;
-  int64_t kv_len = 0;       // positions held in the KV cache
-  int64_t position = 0;     // next decoder position (for positional embeddings)
-  // Last kL-1 inputs of each Sparse QKV sublayer's convolutions, [kL-1, d] each.
+  int64_t kv_len = 0;    // positions held in the KV cache
+  int64_t position = 0;  // next decoder position (for positional embeddings)
+  // Last kL-1 inputs of each Sparse QKV sublayer's convolutions, [kL-1, d]
+  // each.
   std::vector<std::vector<float>> conv_history;
   // SRU carries of each FF sublayer, [sru_layers * sru_width] each.
   std::vector<std::vector<float>> sru_carry;
 };
 
 struct SeqSlice {
-  int64_t row = 0;  // first row of this sequence in the batch
-  int T = 0;        // rows (prompt chunk length, or 1 when decoding)
+  int64_t row = 0;    // first row of this sequence in the batch
+  int T = 0;          // rows (prompt chunk length, or 1 when decoding)
   int64_t start = 0;  // cached positions before these rows
   SequenceState* state = nullptr;
 };
@@ -44,9 +46,10 @@ struct BatchContext {
 class Sublayer {
  public:
   virtual ~Sublayer() = default;
-  // x: [batch.rows, d], the stream this branch reads; out: [batch.rows, d], F(x).
-  // Updates each sequence's state for the new rows.
-  virtual absl::Status Forward(const float* x, const BatchContext& batch, float* out) = 0;
+  // x: [batch.rows, d], the stream this branch reads; out: [batch.rows, d],
+  // F(x). Updates each sequence's state for the new rows.
+  virtual absl::Status Forward(const float* x, const BatchContext& batch,
+                               float* out) = 0;
   // Weight bytes one decode token reads (what bounds batch-1 decode speed).
   virtual int64_t decode_bytes_per_token() const = 0;
   // Multiply-adds for one decode token at `context` cached positions.

@@ -1,5 +1,6 @@
-// Architecture of a Terraformer model, read from config.json (engine/model layer).
-// The fields and their meaning match training/terraformer/config.py one to one.
+// Architecture of a Terraformer model, read from config.json (engine/model
+// layer). The fields and their meaning match training/terraformer/config.py one
+// to one.
 #ifndef TERRASERVE_ENGINE_MODEL_MODEL_CONFIG_H_
 #define TERRASERVE_ENGINE_MODEL_MODEL_CONFIG_H_
 
@@ -47,8 +48,8 @@ struct ModelConfig {
   int sublayers_per_block() const { return attn_per_block + 1; }
   int n_attention_sublayers() const { return n_layers * attn_per_block; }
 
-  // Parses and validates config.json text. INVALID_ARGUMENT naming the field for
-  // unknown fields, wrong types and inconsistent sizes.
+  // Parses and validates config.json text. INVALID_ARGUMENT naming the field
+  // for unknown fields, wrong types and inconsistent sizes.
   static absl::StatusOr<ModelConfig> FromJson(const std::string& json_text);
   absl::Status Validate() const;
 };

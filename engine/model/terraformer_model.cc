@@ -18,9 +18,9 @@ absl::StatusOr<std::unique_ptr<TerraformerModel>> TerraformerModel::Load(
     const ModelConfig& c, WeightSource& loader) {
   TS_RETURN_IF_ERROR(c.Validate());
   if (c.architecture != "decoder_lm") {
-    return absl::UnimplementedError(absl::StrCat(
-        "config.json: architecture '", c.architecture,
-        "' is not supported by this engine yet (decoder_lm is)"));
+    return absl::UnimplementedError(
+        absl::StrCat("config.json: architecture '", c.architecture,
+                     "' is not supported by this engine yet (decoder_lm is)"));
   }
   auto m = std::make_unique<TerraformerModel>();
   m->config_ = c;
@@ -32,30 +32,38 @@ absl::StatusOr<std::unique_ptr<TerraformerModel>> TerraformerModel::Load(
   int k = 0, attn_index = 0, ff_index = 0;
   for (int block = 0; block < c.n_layers; ++block) {
     for (int a = 0; a < c.attn_per_block; ++a, ++k) {
-      TS_ASSIGN_OR_RETURN(auto s, AttentionSublayer::Load(loader, absl::StrCat("dec.", k), c,
-                                                          attn_index++));
+      TS_ASSIGN_OR_RETURN(
+          auto s, AttentionSublayer::Load(loader, absl::StrCat("dec.", k), c,
+                                          attn_index++));
       m->sublayers_.push_back(std::move(s));
     }
-    TS_ASSIGN_OR_RETURN(auto f, FfSublayer::Load(loader, absl::StrCat("dec.", k++), c,
-                                                 ff_index++));
+    TS_ASSIGN_OR_RETURN(
+        auto f,
+        FfSublayer::Load(loader, absl::StrCat("dec.", k++), c, ff_index++));
     m->ff_sublayers_.push_back(f.get());
     m->sublayers_.push_back(std::move(f));
   }
   TS_ASSIGN_OR_RETURN(m->final_scale_, loader.Take("final_ln.scale", {d}));
   TS_ASSIGN_OR_RETURN(m->final_bias_, loader.Take("final_ln.bias", {d}));
   if (c.output == OutputKind::kDense) {
-    TS_ASSIGN_OR_RETURN(auto w, loader.Take("output.proj.weight", {d, c.vocab_size}));
-    TS_ASSIGN_OR_RETURN(auto b, loader.Take("output.proj.bias", {c.vocab_size}));
-    TS_ASSIGN_OR_RETURN(m->out_linear_, MakeOnednnLinear(w, b, d, c.vocab_size));
+    TS_ASSIGN_OR_RETURN(auto w,
+                        loader.Take("output.proj.weight", {d, c.vocab_size}));
+    TS_ASSIGN_OR_RETURN(auto b,
+                        loader.Take("output.proj.bias", {c.vocab_size}));
+    TS_ASSIGN_OR_RETURN(m->out_linear_,
+                        MakeOnednnLinear(w, b, d, c.vocab_size));
   } else if (c.output == OutputKind::kTied) {
     std::vector<float> t(m->embed_.size());
     for (int v = 0; v < c.vocab_size; ++v) {
-      for (int i = 0; i < d; ++i) t[int64_t(i) * c.vocab_size + v] = m->embed_[int64_t(v) * d + i];
+      for (int i = 0; i < d; ++i)
+        t[int64_t(i) * c.vocab_size + v] = m->embed_[int64_t(v) * d + i];
     }
-    TS_ASSIGN_OR_RETURN(m->out_linear_, MakeOnednnLinear(t, {}, d, c.vocab_size));
+    TS_ASSIGN_OR_RETURN(m->out_linear_,
+                        MakeOnednnLinear(t, {}, d, c.vocab_size));
   } else {
-    TS_ASSIGN_OR_RETURN(m->out_fd_, FactoredDense::Load(loader, "output.proj", c.loss_modules,
-                                                        d, c.vocab_size));
+    TS_ASSIGN_OR_RETURN(
+        m->out_fd_, FactoredDense::Load(loader, "output.proj", c.loss_modules,
+                                        d, c.vocab_size));
   }
   TS_RETURN_IF_ERROR(loader.CheckAllUsed());
   m->parameter_count_ = loader.elements_taken();
@@ -66,29 +74,33 @@ SequenceState TerraformerModel::NewSequenceState() const {
   SequenceState s;
   const int n_attn = config_.n_attention_sublayers();
   if (config_.attention == AttentionKind::kSparseQkv) {
-    s.conv_history.assign(n_attn, std::vector<float>(
-                                      int64_t(config_.conv_length_kernel - 1) * config_.d_model));
+    s.conv_history.assign(
+        n_attn, std::vector<float>(int64_t(config_.conv_length_kernel - 1) *
+                                   config_.d_model));
   } else {
     s.conv_history.assign(n_attn, {});
   }
-  s.sru_carry.assign(config_.n_layers,
-                     std::vector<float>(int64_t(config_.sru_layers) * config_.sru_width));
+  s.sru_carry.assign(
+      config_.n_layers,
+      std::vector<float>(int64_t(config_.sru_layers) * config_.sru_width));
   return s;
 }
 
 absl::Status TerraformerModel::Forward(const std::vector<int32_t>& ids,
                                        const std::vector<int32_t>& positions,
                                        const BatchContext& batch,
-                                       const std::vector<int64_t>& logit_rows, float* logits) {
+                                       const std::vector<int64_t>& logit_rows,
+                                       float* logits) {
   const int d = config_.d_model;
   const int64_t n = batch.rows * d;
   x1_.resize(n);
   branch_.resize(n);
-  kernels::Embed(embed_.data(), pos_.empty() ? nullptr : pos_.data(), ids.data(),
-                 positions.data(), batch.rows, d, x1_.data());
+  kernels::Embed(embed_.data(), pos_.empty() ? nullptr : pos_.data(),
+                 ids.data(), positions.data(), batch.rows, d, x1_.data());
   if (config_.reversible) x2_.assign(x1_.begin(), x1_.end());
   for (auto& sub : sublayers_) {
-    // Reversible half-residual then swap (spec 4.2): x1 += F(x2); (x1, x2) = (x2, x1).
+    // Reversible half-residual then swap (spec 4.2): x1 += F(x2); (x1, x2) =
+    // (x2, x1).
     const float* in = config_.reversible ? x2_.data() : x1_.data();
     TS_RETURN_IF_ERROR(sub->Forward(in, batch, branch_.data()));
     Axpy(1.0f, branch_.data(), x1_.data(), n);
@@ -107,12 +119,14 @@ absl::Status TerraformerModel::Forward(const std::vector<int32_t>& ids,
     }
   }
   normed_.resize(out_rows * d);
-  kernels::LayerNorm(picked_.data(), out_rows, d, final_scale_.data(), final_bias_.data(),
+  kernels::LayerNorm(picked_.data(), out_rows, d, final_scale_.data(),
+                     final_bias_.data(),
                      /*center=*/true, normed_.data());
   return Output(normed_.data(), out_rows, logits);
 }
 
-absl::Status TerraformerModel::Output(const float* h, int64_t rows, float* logits) {
+absl::Status TerraformerModel::Output(const float* h, int64_t rows,
+                                      float* logits) {
   if (rows == 0) return absl::OkStatus();
   if (out_fd_ != nullptr) return out_fd_->Forward(h, rows, logits);
   return out_linear_->Forward(h, rows, logits);
@@ -132,7 +146,8 @@ int64_t TerraformerModel::decode_macs_per_token(int64_t context) const {
 }
 
 void TerraformerModel::SetSparseFfPath(int path) {
-  for (FfSublayer* ff : ff_sublayers_) ff->set_sparse_path(static_cast<SparseFf::Path>(path));
+  for (FfSublayer* ff : ff_sublayers_)
+    ff->set_sparse_path(static_cast<SparseFf::Path>(path));
 }
 
 }  // namespace terraserve::engine

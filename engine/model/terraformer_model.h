@@ -1,7 +1,7 @@
-// The Terraformer decoder-only language model (engine/model layer): embeddings and
-// learned positions, decoder blocks of attention and FF sublayers (plain pre-LN
-// residual, or reversible with two streams and swaps), final LayerNorm, output layer
-// (dense, tied to the embedding, or factored = the sparse loss).
+// The Terraformer decoder-only language model (engine/model layer): embeddings
+// and learned positions, decoder blocks of attention and FF sublayers (plain
+// pre-LN residual, or reversible with two streams and swaps), final LayerNorm,
+// output layer (dense, tied to the embedding, or factored = the sparse loss).
 //
 // Thread-compatible: one caller (the engine thread); scratch is owned here.
 #ifndef TERRASERVE_ENGINE_MODEL_TERRAFORMER_MODEL_H_
@@ -26,14 +26,16 @@ class TerraformerModel {
  public:
   // Builds every layer from `weights`, checking each tensor against `config`
   // (INVALID_ARGUMENT naming the tensor) and that no tensor is left unused.
-  static absl::StatusOr<std::unique_ptr<TerraformerModel>> Load(const ModelConfig& config,
-                                                               WeightSource& weights);
+  static absl::StatusOr<std::unique_ptr<TerraformerModel>> Load(
+      const ModelConfig& config, WeightSource& weights);
 
-  // One forward pass over a ragged batch. ids/positions: [batch.rows]. For each entry
-  // r of `logit_rows`, writes the logits of batch row r to logits[i * vocab_size].
-  absl::Status Forward(const std::vector<int32_t>& ids, const std::vector<int32_t>& positions,
-                       const BatchContext& batch, const std::vector<int64_t>& logit_rows,
-                       float* logits);
+  // One forward pass over a ragged batch. ids/positions: [batch.rows]. For each
+  // entry r of `logit_rows`, writes the logits of batch row r to logits[i *
+  // vocab_size].
+  absl::Status Forward(const std::vector<int32_t>& ids,
+                       const std::vector<int32_t>& positions,
+                       const BatchContext& batch,
+                       const std::vector<int64_t>& logit_rows, float* logits);
 
   // A fresh per-sequence state with zeroed convolution history and SRU carries.
   SequenceState NewSequenceState() const;
@@ -54,8 +56,8 @@ class TerraformerModel {
   std::vector<float> embed_, pos_, final_scale_, final_bias_;
   std::vector<std::unique_ptr<Sublayer>> sublayers_;
   std::vector<FfSublayer*> ff_sublayers_;  // views into sublayers_
-  std::unique_ptr<Linear> out_linear_;       // dense or tied
-  std::unique_ptr<FactoredDense> out_fd_;    // factored
+  std::unique_ptr<Linear> out_linear_;     // dense or tied
+  std::unique_ptr<FactoredDense> out_fd_;  // factored
   std::vector<float> x1_, x2_, branch_, picked_, normed_;
 };
 

@@ -1,6 +1,6 @@
 // Where layers get their weights from, by name and expected shape (engine/model
-// layer): a safetensors file (WeightLoader) or seeded random values (RandomWeights,
-// for benchmarks that need no model files). Thread-compatible.
+// layer): a safetensors file (WeightLoader) or seeded random values
+// (RandomWeights, for benchmarks that need no model files). Thread-compatible.
 #ifndef TERRASERVE_ENGINE_MODEL_WEIGHT_LOADER_H_
 #define TERRASERVE_ENGINE_MODEL_WEIGHT_LOADER_H_
 
@@ -18,9 +18,10 @@ class WeightSource {
  public:
   virtual ~WeightSource() = default;
   // The tensor `name` as f32, which must have exactly `shape`.
-  virtual absl::StatusOr<std::vector<float>> Take(const std::string& name,
-                                                  const std::vector<int64_t>& shape) = 0;
-  // Called after every layer loaded: fails if the source holds tensors no layer took.
+  virtual absl::StatusOr<std::vector<float>> Take(
+      const std::string& name, const std::vector<int64_t>& shape) = 0;
+  // Called after every layer loaded: fails if the source holds tensors no layer
+  // took.
   virtual absl::Status CheckAllUsed() const = 0;
   // Elements handed out so far (the model's parameter count once loaded).
   int64_t elements_taken() const { return taken_; }
@@ -29,17 +30,17 @@ class WeightSource {
   int64_t taken_ = 0;
 };
 
-// Tensors from a safetensors file. Every mismatch is an INVALID_ARGUMENT naming the
-// tensor, the expected and the found shape or dtype.
+// Tensors from a safetensors file. Every mismatch is an INVALID_ARGUMENT naming
+// the tensor, the expected and the found shape or dtype.
 class WeightLoader final : public WeightSource {
  public:
   explicit WeightLoader(const SafetensorsFile* file) : file_(file) {}
 
   // f32, bf16 and f16 tensors are accepted.
-  absl::StatusOr<std::vector<float>> Take(const std::string& name,
-                                          const std::vector<int64_t>& shape) override;
-  // INVALID_ARGUMENT listing tensors in the file that no layer used (a sign of a
-  // config that does not match the weights, e.g. an old trax layout).
+  absl::StatusOr<std::vector<float>> Take(
+      const std::string& name, const std::vector<int64_t>& shape) override;
+  // INVALID_ARGUMENT listing tensors in the file that no layer used (a sign of
+  // a config that does not match the weights, e.g. an old trax layout).
   absl::Status CheckAllUsed() const override;
 
  private:
@@ -47,13 +48,14 @@ class WeightLoader final : public WeightSource {
   std::set<std::string> used_;
 };
 
-// Normal(0, 1/sqrt(shape[0])) values from a fixed seed; LayerNorm scales ("*.scale")
-// are 1. Deterministic for a given seed and call order.
+// Normal(0, 1/sqrt(shape[0])) values from a fixed seed; LayerNorm scales
+// ("*.scale") are 1. Deterministic for a given seed and call order.
 class RandomWeights final : public WeightSource {
  public:
-  explicit RandomWeights(uint64_t seed) : state_(seed * 0x9E3779B97F4A7C15ull + 1) {}
-  absl::StatusOr<std::vector<float>> Take(const std::string& name,
-                                          const std::vector<int64_t>& shape) override;
+  explicit RandomWeights(uint64_t seed)
+      : state_(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  absl::StatusOr<std::vector<float>> Take(
+      const std::string& name, const std::vector<int64_t>& shape) override;
   absl::Status CheckAllUsed() const override { return absl::OkStatus(); }
 
  private:

@@ -21,10 +21,13 @@ absl::Status SamplingParams::Validate(int vocab_size) const {
     return Range("sampling.temperature", temperature, "[0, 100]");
   }
   if (top_k < 0 || top_k > vocab_size) {
-    return Range("sampling.top_k", top_k, absl::StrCat("[0, ", vocab_size, "]").c_str());
+    return Range("sampling.top_k", top_k,
+                 absl::StrCat("[0, ", vocab_size, "]").c_str());
   }
-  if (!(top_p > 0 && top_p <= 1)) return Range("sampling.top_p", top_p, "(0, 1]");
-  if (!(min_p >= 0 && min_p <= 1)) return Range("sampling.min_p", min_p, "[0, 1]");
+  if (!(top_p > 0 && top_p <= 1))
+    return Range("sampling.top_p", top_p, "(0, 1]");
+  if (!(min_p >= 0 && min_p <= 1))
+    return Range("sampling.min_p", min_p, "[0, 1]");
   if (!(repetition_penalty > 0 && repetition_penalty <= 10)) {
     return Range("sampling.repetition_penalty", repetition_penalty, "(0, 10]");
   }
@@ -34,11 +37,13 @@ absl::Status SamplingParams::Validate(int vocab_size) const {
   if (!(presence_penalty >= -2 && presence_penalty <= 2)) {
     return Range("sampling.presence_penalty", presence_penalty, "[-2, 2]");
   }
-  if (top_logprobs < 0) return Range("output.top_logprobs", top_logprobs, ">= 0");
+  if (top_logprobs < 0)
+    return Range("output.top_logprobs", top_logprobs, ">= 0");
   return absl::OkStatus();
 }
 
-Sampler::Sampler(const SamplingParams& params, const std::vector<int32_t>& prompt)
+Sampler::Sampler(const SamplingParams& params,
+                 const std::vector<int32_t>& prompt)
     : params_(params), rng_(params.seed), seen_(prompt) {}
 
 void Sampler::ApplyPenalties(std::vector<float>& l) const {
@@ -47,7 +52,8 @@ void Sampler::ApplyPenalties(std::vector<float>& l) const {
     for (int32_t id : seen_) {
       if (id < 0 || id >= static_cast<int32_t>(l.size()) || done[id]) continue;
       done[id] = true;
-      l[id] = l[id] > 0 ? l[id] / params_.repetition_penalty : l[id] * params_.repetition_penalty;
+      l[id] = l[id] > 0 ? l[id] / params_.repetition_penalty
+                        : l[id] * params_.repetition_penalty;
     }
   }
   if (params_.frequency_penalty != 0 || params_.presence_penalty != 0) {
@@ -67,13 +73,15 @@ int32_t Sampler::Draw(const std::vector<float>& logprobs) {
   int keep = V;
   if (params_.top_k > 0 && params_.top_k < V) {
     keep = params_.top_k;
-    std::partial_sort(order.begin(), order.begin() + keep, order.end(), by_prob);
+    std::partial_sort(order.begin(), order.begin() + keep, order.end(),
+                      by_prob);
   } else {
     std::sort(order.begin(), order.end(), by_prob);
   }
   std::vector<double> p(keep);
   double total = 0;
-  for (int i = 0; i < keep; ++i) total += (p[i] = std::exp(double(logprobs[order[i]])));
+  for (int i = 0; i < keep; ++i)
+    total += (p[i] = std::exp(double(logprobs[order[i]])));
   if (params_.min_p > 0) {
     const double floor = params_.min_p * p[0];
     while (keep > 1 && p[keep - 1] < floor) total -= p[--keep];
@@ -107,7 +115,8 @@ SampledToken Sampler::Sample(const float* logits, int vocab_size) {
 
   SampledToken out;
   if (params_.temperature == 0) {
-    out.id = static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+    out.id =
+        static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
   } else {
     out.id = Draw(l);
   }
@@ -116,9 +125,10 @@ SampledToken Sampler::Sample(const float* logits, int vocab_size) {
     std::vector<int32_t> ids(vocab_size);
     std::iota(ids.begin(), ids.end(), 0);
     const int n = std::min(params_.top_logprobs, vocab_size);
-    std::partial_sort(ids.begin(), ids.begin() + n, ids.end(), [&](int32_t a, int32_t b) {
-      return l[a] > l[b] || (l[a] == l[b] && a < b);
-    });
+    std::partial_sort(ids.begin(), ids.begin() + n, ids.end(),
+                      [&](int32_t a, int32_t b) {
+                        return l[a] > l[b] || (l[a] == l[b] && a < b);
+                      });
     for (int i = 0; i < n; ++i) out.top.emplace_back(ids[i], l[ids[i]]);
   }
   ++output_counts_[out.id];

@@ -1,8 +1,9 @@
-// Per-sequence token sampling (engine/sampler layer): penalties, temperature, top-k,
-// top-p, min-p, a per-sequence seeded RNG, logprobs and top-n alternatives.
+// Per-sequence token sampling (engine/sampler layer): penalties, temperature,
+// top-k, top-p, min-p, a per-sequence seeded RNG, logprobs and top-n
+// alternatives.
 //
-// Each sequence owns its Sampler, so its random stream depends only on its seed and
-// its own logits, never on what else shares the batch. Thread-compatible.
+// Each sequence owns its Sampler, so its random stream depends only on its seed
+// and its own logits, never on what else shares the batch. Thread-compatible.
 #ifndef TERRASERVE_ENGINE_SAMPLER_SAMPLER_H_
 #define TERRASERVE_ENGINE_SAMPLER_SAMPLER_H_
 
@@ -25,7 +26,7 @@ struct SamplingParams {
   float frequency_penalty = 0;   // per occurrence in the output
   float presence_penalty = 0;    // once per distinct output token
   uint64_t seed = 0;
-  int top_logprobs = 0;          // alternatives to report
+  int top_logprobs = 0;  // alternatives to report
 
   // INVALID_ARGUMENT naming the field (the API's field names) and its range.
   absl::Status Validate(int vocab_size) const;
@@ -33,14 +34,16 @@ struct SamplingParams {
 
 struct SampledToken {
   int32_t id = 0;
-  float logprob = 0;  // log-probability under the penalised, tempered distribution
+  float logprob =
+      0;  // log-probability under the penalised, tempered distribution
   std::vector<std::pair<int32_t, float>> top;  // most likely ids with logprobs
 };
 
 class Sampler {
  public:
   Sampler(const SamplingParams& params, const std::vector<int32_t>& prompt);
-  // Picks the next token from `logits` [vocab_size] and records it for penalties.
+  // Picks the next token from `logits` [vocab_size] and records it for
+  // penalties.
   SampledToken Sample(const float* logits, int vocab_size);
 
  private:
@@ -50,7 +53,8 @@ class Sampler {
   SamplingParams params_;
   std::mt19937_64 rng_;
   absl::flat_hash_map<int32_t, int> output_counts_;
-  std::vector<int32_t> seen_;  // prompt and output tokens, for the repetition penalty
+  std::vector<int32_t>
+      seen_;  // prompt and output tokens, for the repetition penalty
 };
 
 }  // namespace terraserve::engine

@@ -1,10 +1,11 @@
-// Reads a SentencePiece model file (serialized sentencepiece.ModelProto) without
-// libsentencepiece (engine/tokenizer layer).
+// Reads a SentencePiece model file (serialized sentencepiece.ModelProto)
+// without libsentencepiece (engine/tokenizer layer).
 //
-// Why our own reader: Debian 12's libsentencepiece exports a bundled protobuf-lite
-// 3.14 that clashes with libprotobuf 3.21 in any process that also serves gRPC (the
-// server crashes at start-up or in sentencepiece's version check). The file format is
-// plain protobuf wire format; only the fields below are read.
+// Why our own reader: Debian 12's libsentencepiece exports a bundled
+// protobuf-lite 3.14 that clashes with libprotobuf 3.21 in any process that
+// also serves gRPC (the server crashes at start-up or in sentencepiece's
+// version check). The file format is plain protobuf wire format; only the
+// fields below are read.
 //
 // Thread-safety: immutable after Parse.
 #ifndef TERRASERVE_ENGINE_TOKENIZER_SENTENCEPIECE_MODEL_H_
@@ -20,8 +21,14 @@
 namespace terraserve::engine {
 
 struct SentencePieceModel {
-  enum class PieceType { kNormal = 1, kUnknown = 2, kControl = 3, kUserDefined = 4,
-                         kUnused = 5, kByte = 6 };
+  enum class PieceType {
+    kNormal = 1,
+    kUnknown = 2,
+    kControl = 3,
+    kUserDefined = 4,
+    kUnused = 5,
+    kByte = 6
+  };
   struct Piece {
     std::string piece;
     float score = 0;

@@ -13,11 +13,13 @@ namespace {
 
 using PieceType = SentencePieceModel::PieceType;
 
-constexpr char kSpaceSymbol[] = "\xE2\x96\x81";       // U+2581, SentencePiece's space
-constexpr char kUnknownSurface[] = " \xE2\x81\x87 ";  // how SentencePiece shows <unk>
+constexpr char kSpaceSymbol[] =
+    "\xE2\x96\x81";  // U+2581, SentencePiece's space
+constexpr char kUnknownSurface[] =
+    " \xE2\x81\x87 ";  // how SentencePiece shows <unk>
 
-// Expected length of a UTF-8 sequence from its lead byte; 0 for a continuation or
-// invalid lead byte.
+// Expected length of a UTF-8 sequence from its lead byte; 0 for a continuation
+// or invalid lead byte.
 int Utf8Length(unsigned char c) {
   if (c < 0x80) return 1;
   if ((c >> 5) == 0x6) return 2;
@@ -52,12 +54,14 @@ std::string Normalize(absl::string_view text, const SentencePieceModel& m) {
 }  // namespace
 
 size_t CompleteUtf8Prefix(absl::string_view s) {
-  // Look back at most 3 bytes for the lead byte of a possibly unfinished character.
+  // Look back at most 3 bytes for the lead byte of a possibly unfinished
+  // character.
   for (size_t back = 1; back <= 3 && back <= s.size(); ++back) {
     unsigned char c = static_cast<unsigned char>(s[s.size() - back]);
     if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking
     int len = Utf8Length(c);
-    if (len > static_cast<int>(back)) return s.size() - back;  // incomplete tail
+    if (len > static_cast<int>(back))
+      return s.size() - back;  // incomplete tail
     return s.size();
   }
   return s.size();
@@ -84,17 +88,22 @@ std::string SanitizeUtf8(absl::string_view s) {
   return out;
 }
 
-absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(const std::string& path) {
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::Load(
+    const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open tokenizer ", path));
+  if (!in)
+    return absl::NotFoundError(absl::StrCat("cannot open tokenizer ", path));
   std::stringstream ss;
   ss << in.rdbuf();
   auto t = FromBytes(ss.str());
-  if (!t.ok()) return absl::Status(t.status().code(), absl::StrCat(path, ": ", t.status().message()));
+  if (!t.ok())
+    return absl::Status(t.status().code(),
+                        absl::StrCat(path, ": ", t.status().message()));
   return t;
 }
 
-absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromBytes(absl::string_view bytes) {
+absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromBytes(
+    absl::string_view bytes) {
   auto parsed = SentencePieceModel::Parse(bytes);
   if (!parsed.ok()) {
     return absl::InvalidArgumentError(
@@ -104,28 +113,33 @@ absl::StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromBytes(absl::string_vie
   t->model_ = std::move(*parsed);
   const SentencePieceModel& m = t->model_;
   if (m.model_type != 2) {
-    return absl::UnimplementedError(absl::StrCat(
-        "SentencePiece model type ", m.model_type, " is not supported (BPE, type 2, is)"));
+    return absl::UnimplementedError(
+        absl::StrCat("SentencePiece model type ", m.model_type,
+                     " is not supported (BPE, type 2, is)"));
   }
   if (m.has_precompiled_charsmap) {
-    return absl::UnimplementedError(absl::StrCat(
-        "SentencePiece normalization '", m.normalizer_name,
-        "' is not supported; train the tokenizer with normalization_rule_name=identity"));
+    return absl::UnimplementedError(
+        absl::StrCat("SentencePiece normalization '", m.normalizer_name,
+                     "' is not supported; train the tokenizer with "
+                     "normalization_rule_name=identity"));
   }
   std::fill(std::begin(t->byte_ids_), std::end(t->byte_ids_), -1);
   for (int32_t id = 0; id < static_cast<int32_t>(m.pieces.size()); ++id) {
     const auto& p = m.pieces[id];
-    const bool normal = p.type == PieceType::kNormal || p.type == PieceType::kUserDefined ||
+    const bool normal = p.type == PieceType::kNormal ||
+                        p.type == PieceType::kUserDefined ||
                         p.type == PieceType::kUnused;
     (normal ? t->pieces_ : t->reserved_).emplace(p.piece, id);
     if (p.type == PieceType::kUserDefined) t->user_defined_.push_back(p.piece);
-    if (p.type == PieceType::kByte && p.piece.size() == 6 && p.piece.rfind("<0x", 0) == 0) {
+    if (p.type == PieceType::kByte && p.piece.size() == 6 &&
+        p.piece.rfind("<0x", 0) == 0) {
       t->byte_ids_[std::stoi(p.piece.substr(3, 2), nullptr, 16) & 0xff] = id;
     }
   }
   for (int32_t id : {m.unk_id, m.bos_id, m.eos_id, m.pad_id}) {
     if (id >= static_cast<int32_t>(m.pieces.size())) {
-      return absl::InvalidArgumentError(absl::StrCat("special token id ", id, " outside the vocabulary"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("special token id ", id, " outside the vocabulary"));
     }
   }
   return t;
@@ -175,17 +189,20 @@ std::vector<int32_t> Tokenizer::Encode(absl::string_view text) const {
     if (it == pieces_.end() || TypeOf(it->second) == PieceType::kUnused) return;
     agenda.push({left, right, model_.pieces[it->second].score, merged.size()});
   };
-  for (size_t i = 1; i < sym.size(); ++i) add_pair(static_cast<int>(i - 1), static_cast<int>(i));
+  for (size_t i = 1; i < sym.size(); ++i)
+    add_pair(static_cast<int>(i - 1), static_cast<int>(i));
   while (!agenda.empty()) {
     Pair top = agenda.top();
     agenda.pop();
     Symbol &l = sym[top.left], &r = sym[top.right];
-    // Stale if either side was merged away or changed since the pair was queued.
+    // Stale if either side was merged away or changed since the pair was
+    // queued.
     if (l.piece.empty() || r.piece.empty() || l.next != top.right ||
         l.piece.size() + r.piece.size() != top.size) {
       continue;
     }
-    l.piece = absl::string_view(l.piece.data(), l.piece.size() + r.piece.size());
+    l.piece =
+        absl::string_view(l.piece.data(), l.piece.size() + r.piece.size());
     l.next = r.next;
     if (r.next >= 0) sym[r.next].prev = top.left;
     r.piece = absl::string_view();
@@ -204,7 +221,8 @@ std::vector<int32_t> Tokenizer::Encode(absl::string_view text) const {
     if (id >= 0) {
       ids.push_back(id);
     } else if (model_.byte_fallback) {
-      for (unsigned char c : piece) ids.push_back(byte_ids_[c] >= 0 ? byte_ids_[c] : model_.unk_id);
+      for (unsigned char c : piece)
+        ids.push_back(byte_ids_[c] >= 0 ? byte_ids_[c] : model_.unk_id);
     } else if (ids.empty() || ids.back() != model_.unk_id) {
       ids.push_back(model_.unk_id);  // runs of unknowns become one <unk>
     }
@@ -212,7 +230,8 @@ std::vector<int32_t> Tokenizer::Encode(absl::string_view text) const {
   return ids;
 }
 
-std::string Tokenizer::Decode(const std::vector<int32_t>& ids, bool keep_special) const {
+std::string Tokenizer::Decode(const std::vector<int32_t>& ids,
+                              bool keep_special) const {
   std::string out, bytes;
   bool at_start = true;
   auto flush_bytes = [&] {
@@ -234,8 +253,8 @@ std::string Tokenizer::Decode(const std::vector<int32_t>& ids, bool keep_special
     }
     std::string text = TokenBytes(id);
     // SentencePiece drops the dummy-prefix space of the first piece.
-    if (at_start && model_.add_dummy_prefix && !text.empty() && text[0] == ' ' &&
-        p.type == PieceType::kNormal) {
+    if (at_start && model_.add_dummy_prefix && !text.empty() &&
+        text[0] == ' ' && p.type == PieceType::kNormal) {
       text.erase(0, 1);
     }
     at_start = false;
@@ -258,7 +277,8 @@ std::string Tokenizer::TokenBytes(int32_t id) const {
     case PieceType::kUnknown:
       return kUnknownSurface;
     case PieceType::kByte:
-      return std::string(1, static_cast<char>(std::stoi(p.piece.substr(3, 2), nullptr, 16)));
+      return std::string(
+          1, static_cast<char>(std::stoi(p.piece.substr(3, 2), nullptr, 16)));
     case PieceType::kUserDefined:
       return p.piece;
     default:
@@ -266,7 +286,9 @@ std::string Tokenizer::TokenBytes(int32_t id) const {
   }
 }
 
-int Tokenizer::vocab_size() const { return static_cast<int>(model_.pieces.size()); }
+int Tokenizer::vocab_size() const {
+  return static_cast<int>(model_.pieces.size());
+}
 int32_t Tokenizer::bos_id() const { return model_.bos_id; }
 int32_t Tokenizer::eos_id() const { return model_.eos_id; }
 int32_t Tokenizer::pad_id() const { return model_.pad_id; }
@@ -277,7 +299,8 @@ bool Tokenizer::IsSpecial(int32_t id) const {
   return TypeOf(id) == PieceType::kControl || TypeOf(id) == PieceType::kUnknown;
 }
 
-IncrementalDetokenizer::IncrementalDetokenizer(const Tokenizer* tokenizer, bool keep_special)
+IncrementalDetokenizer::IncrementalDetokenizer(const Tokenizer* tokenizer,
+                                               bool keep_special)
     : tokenizer_(tokenizer), keep_special_(keep_special) {}
 
 std::string IncrementalDetokenizer::Add(int32_t id) {

@@ -1,10 +1,11 @@
 // SentencePiece BPE tokenizer with the model's special tokens (engine/tokenizer
-// layer). Reads tokenizer.model itself (see sentencepiece_model.h for why) and encodes
-// exactly as SentencePiece's BPE model does: whitespace escaped to U+2581 with a dummy
-// prefix, user-defined symbols kept whole, the highest-scoring adjacent merge first
-// (leftmost on ties), unknown pieces as byte-fallback tokens. Models with a
-// normalisation table (nmt_nfkc, nfkc) or a non-BPE type are rejected as UNIMPLEMENTED.
-// Thread-safe: immutable after Load.
+// layer). Reads tokenizer.model itself (see sentencepiece_model.h for why) and
+// encodes exactly as SentencePiece's BPE model does: whitespace escaped to
+// U+2581 with a dummy prefix, user-defined symbols kept whole, the
+// highest-scoring adjacent merge first (leftmost on ties), unknown pieces as
+// byte-fallback tokens. Models with a normalisation table (nmt_nfkc, nfkc) or a
+// non-BPE type are rejected as UNIMPLEMENTED. Thread-safe: immutable after
+// Load.
 #ifndef TERRASERVE_ENGINE_TOKENIZER_TOKENIZER_H_
 #define TERRASERVE_ENGINE_TOKENIZER_TOKENIZER_H_
 
@@ -20,18 +21,21 @@
 
 namespace terraserve::engine {
 
-
 class Tokenizer {
  public:
   // Loads a SentencePiece model file. INVALID_ARGUMENT if it cannot be parsed,
   // NOT_FOUND if missing.
-  static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(const std::string& path);
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> Load(
+      const std::string& path);
   // Same from the serialized model bytes.
-  static absl::StatusOr<std::unique_ptr<Tokenizer>> FromBytes(absl::string_view model);
+  static absl::StatusOr<std::unique_ptr<Tokenizer>> FromBytes(
+      absl::string_view model);
 
   std::vector<int32_t> Encode(absl::string_view text) const;
-  // Text of `ids`; special tokens (control symbols) are dropped unless keep_special.
-  std::string Decode(const std::vector<int32_t>& ids, bool keep_special = false) const;
+  // Text of `ids`; special tokens (control symbols) are dropped unless
+  // keep_special.
+  std::string Decode(const std::vector<int32_t>& ids,
+                     bool keep_special = false) const;
   // The piece string of one id ("▁the", "<0xE2>", "</s>").
   std::string Piece(int32_t id) const;
   // The bytes this id contributes to decoded text when it follows other tokens
@@ -47,18 +51,22 @@ class Tokenizer {
 
  private:
   Tokenizer() = default;
-  SentencePieceModel::PieceType TypeOf(int32_t id) const { return model_.pieces[id].type; }
+  SentencePieceModel::PieceType TypeOf(int32_t id) const {
+    return model_.pieces[id].type;
+  }
   size_t MatchUserDefined(absl::string_view text) const;
   SentencePieceModel model_;
-  absl::flat_hash_map<std::string, int32_t> pieces_;    // normal, user-defined, unused
-  absl::flat_hash_map<std::string, int32_t> reserved_;  // control, unknown, byte
+  absl::flat_hash_map<std::string, int32_t>
+      pieces_;  // normal, user-defined, unused
+  absl::flat_hash_map<std::string, int32_t>
+      reserved_;  // control, unknown, byte
   std::vector<std::string> user_defined_;
   int32_t byte_ids_[256];
 };
 
-// Turns a stream of token ids into text that never ends in a broken UTF-8 sequence:
-// bytes of an incomplete character are held until the character is complete.
-// Thread-compatible (one per request).
+// Turns a stream of token ids into text that never ends in a broken UTF-8
+// sequence: bytes of an incomplete character are held until the character is
+// complete. Thread-compatible (one per request).
 class IncrementalDetokenizer {
  public:
   IncrementalDetokenizer(const Tokenizer* tokenizer, bool keep_special);
@@ -73,11 +81,11 @@ class IncrementalDetokenizer {
   std::string pending_;
 };
 
-// Length of the longest prefix of `s` that is complete UTF-8 followed only by an
-// incomplete (but so far valid) tail; invalid bytes count as complete.
+// Length of the longest prefix of `s` that is complete UTF-8 followed only by
+// an incomplete (but so far valid) tail; invalid bytes count as complete.
 size_t CompleteUtf8Prefix(absl::string_view s);
-// `s` with every invalid UTF-8 byte replaced by U+FFFD (protobuf strings must be
-// valid UTF-8).
+// `s` with every invalid UTF-8 byte replaced by U+FFFD (protobuf strings must
+// be valid UTF-8).
 std::string SanitizeUtf8(absl::string_view s);
 
 }  // namespace terraserve::engine

@@ -7,9 +7,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <utility>
-
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -42,7 +41,8 @@ float HalfToFloat(uint16_t h) {
         mant <<= 1;
         --exp;
       }
-      bits = sign | (static_cast<uint32_t>(exp) << 23) | ((mant & 0x3ffu) << 13);
+      bits =
+          sign | (static_cast<uint32_t>(exp) << 23) | ((mant & 0x3ffu) << 13);
     }
   } else if (exp == 31) {
     bits = sign | 0x7f800000u | (mant << 13);
@@ -54,10 +54,12 @@ float HalfToFloat(uint16_t h) {
   return f;
 }
 
-absl::StatusOr<TensorView> ParseEntry(const std::string& name, const nlohmann::json& info,
+absl::StatusOr<TensorView> ParseEntry(const std::string& name,
+                                      const nlohmann::json& info,
                                       const uint8_t* data, uint64_t data_size) {
   auto err = [&](const std::string& what) {
-    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': ", what));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", name, "': ", what));
   };
   if (!info.is_object() || !info.contains("dtype") || !info.contains("shape") ||
       !info.contains("data_offsets")) {
@@ -69,10 +71,12 @@ absl::StatusOr<TensorView> ParseEntry(const std::string& name, const nlohmann::j
   TensorView view;
   view.dtype = *dtype;
   const auto& shape = info["shape"];
-  if (!shape.is_array() || shape.size() > 8) return err("shape must be an array of <= 8 dims");
+  if (!shape.is_array() || shape.size() > 8)
+    return err("shape must be an array of <= 8 dims");
   uint64_t elements = 1;
   for (const auto& dim : shape) {
-    if (!dim.is_number_unsigned()) return err("shape has a non-integer or negative dim");
+    if (!dim.is_number_unsigned())
+      return err("shape has a non-integer or negative dim");
     uint64_t d = dim.get<uint64_t>();
     if (d > (1ull << 40) || (d != 0 && elements > (1ull << 40) / d)) {
       return err("shape is too large");
@@ -81,19 +85,20 @@ absl::StatusOr<TensorView> ParseEntry(const std::string& name, const nlohmann::j
     view.shape.push_back(static_cast<int64_t>(d));
   }
   const auto& offsets = info["data_offsets"];
-  if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
-      !offsets[1].is_number_unsigned()) {
+  if (!offsets.is_array() || offsets.size() != 2 ||
+      !offsets[0].is_number_unsigned() || !offsets[1].is_number_unsigned()) {
     return err("data_offsets must be two non-negative integers");
   }
   uint64_t begin = offsets[0].get<uint64_t>(), end = offsets[1].get<uint64_t>();
   if (begin > end || end > data_size) {
-    return err(absl::StrCat("data_offsets [", begin, ", ", end, ") outside the ", data_size,
+    return err(absl::StrCat("data_offsets [", begin, ", ", end,
+                            ") outside the ", data_size,
                             " data bytes (file truncated?)"));
   }
   if (end - begin != elements * DTypeSize(view.dtype)) {
-    return err(absl::StrCat("holds ", end - begin, " bytes but shape ", view.ShapeString(),
-                            " of ", DTypeName(view.dtype), " needs ",
-                            elements * DTypeSize(view.dtype)));
+    return err(absl::StrCat("holds ", end - begin, " bytes but shape ",
+                            view.ShapeString(), " of ", DTypeName(view.dtype),
+                            " needs ", elements * DTypeSize(view.dtype)));
   }
   view.data = data + begin;
   view.num_bytes = end - begin;
@@ -145,11 +150,14 @@ std::string TensorView::ShapeString() const {
 absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
     const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", strerror(errno)));
+  if (fd < 0)
+    return absl::NotFoundError(
+        absl::StrCat("cannot open ", path, ": ", strerror(errno)));
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
-    return absl::InvalidArgumentError(absl::StrCat(path, " is not a regular file"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a regular file"));
   }
   size_t size = static_cast<size_t>(st.st_size);
   std::unique_ptr<SafetensorsFile> file(new SafetensorsFile());
@@ -157,14 +165,17 @@ absl::StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(
     void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
     if (map == MAP_FAILED) {
       ::close(fd);
-      return absl::InternalError(absl::StrCat("cannot map ", path, ": ", strerror(errno)));
+      return absl::InternalError(
+          absl::StrCat("cannot map ", path, ": ", strerror(errno)));
     }
     file->mapping_ = map;
     file->mapping_size_ = size;
   }
   ::close(fd);
-  absl::Status s = file->Parse(static_cast<const uint8_t*>(file->mapping_), size);
-  if (!s.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
+  absl::Status s =
+      file->Parse(static_cast<const uint8_t*>(file->mapping_), size);
+  if (!s.ok())
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", s.message()));
   return file;
 }
 
@@ -181,21 +192,24 @@ SafetensorsFile::~SafetensorsFile() {
 
 absl::Status SafetensorsFile::Parse(const uint8_t* bytes, size_t size) {
   if (size < 8) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("file is ", size, " bytes, shorter than the 8-byte header length"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "file is ", size, " bytes, shorter than the 8-byte header length"));
   }
   uint64_t header_len = 0;
   for (int i = 7; i >= 0; --i) header_len = (header_len << 8) | bytes[i];
   if (header_len > kMaxHeaderBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("header length ", header_len, " exceeds the ", kMaxHeaderBytes, " limit"));
+    return absl::InvalidArgumentError(absl::StrCat("header length ", header_len,
+                                                   " exceeds the ",
+                                                   kMaxHeaderBytes, " limit"));
   }
   if (header_len > size - 8) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "header length ", header_len, " runs past the end of the ", size, "-byte file"));
+    return absl::InvalidArgumentError(absl::StrCat("header length ", header_len,
+                                                   " runs past the end of the ",
+                                                   size, "-byte file"));
   }
-  nlohmann::json header = nlohmann::json::parse(bytes + 8, bytes + 8 + header_len, nullptr,
-                                                /*allow_exceptions=*/false);
+  nlohmann::json header =
+      nlohmann::json::parse(bytes + 8, bytes + 8 + header_len, nullptr,
+                            /*allow_exceptions=*/false);
   if (header.is_discarded() || !header.is_object()) {
     return absl::InvalidArgumentError("header is not a JSON object");
   }
@@ -204,16 +218,19 @@ absl::Status SafetensorsFile::Parse(const uint8_t* bytes, size_t size) {
   std::vector<std::pair<uint64_t, std::pair<uint64_t, std::string>>> ranges;
   for (auto it = header.begin(); it != header.end(); ++it) {
     if (it.key() == "__metadata__") {
-      if (!it.value().is_object()) return absl::InvalidArgumentError("__metadata__ is not an object");
+      if (!it.value().is_object())
+        return absl::InvalidArgumentError("__metadata__ is not an object");
       for (auto m = it.value().begin(); m != it.value().end(); ++m) {
         if (!m.value().is_string()) {
-          return absl::InvalidArgumentError("__metadata__ values must be strings");
+          return absl::InvalidArgumentError(
+              "__metadata__ values must be strings");
         }
         metadata_[m.key()] = m.value().get<std::string>();
       }
       continue;
     }
-    TS_ASSIGN_OR_RETURN(TensorView view, ParseEntry(it.key(), it.value(), data, data_size));
+    TS_ASSIGN_OR_RETURN(TensorView view,
+                        ParseEntry(it.key(), it.value(), data, data_size));
     uint64_t begin = static_cast<uint64_t>(view.data - data);
     ranges.push_back({begin, {begin + view.num_bytes, it.key()}});
     tensors_[it.key()] = std::move(view);
@@ -221,9 +238,9 @@ absl::Status SafetensorsFile::Parse(const uint8_t* bytes, size_t size) {
   std::sort(ranges.begin(), ranges.end());
   for (size_t i = 1; i < ranges.size(); ++i) {
     if (ranges[i].first < ranges[i - 1].second.first) {
-      return absl::InvalidArgumentError(absl::StrCat("tensors '", ranges[i - 1].second.second,
-                                                     "' and '", ranges[i].second.second,
-                                                     "' overlap"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensors '", ranges[i - 1].second.second, "' and '",
+                       ranges[i].second.second, "' overlap"));
     }
   }
   return absl::OkStatus();
@@ -231,7 +248,8 @@ absl::Status SafetensorsFile::Parse(const uint8_t* bytes, size_t size) {
 
 absl::StatusOr<TensorView> SafetensorsFile::Get(const std::string& name) const {
   auto it = tensors_.find(name);
-  if (it == tensors_.end()) return absl::NotFoundError(absl::StrCat("missing tensor '", name, "'"));
+  if (it == tensors_.end())
+    return absl::NotFoundError(absl::StrCat("missing tensor '", name, "'"));
   return it->second;
 }
 

@@ -3,20 +3,22 @@
 //   terraserve-cli [--addr=127.0.0.1:50051] health [--service=NAME]
 //   terraserve-cli info
 //   terraserve-cli tokenize "some text"
-//   terraserve-cli generate [--max_new_tokens=N --temperature=T --seed=S] "prompt"
-//   TLS: --tls_ca=ca.pem [--tls_cert=c.pem --tls_key=k.pem]; auth: --token_file=F
+//   terraserve-cli generate [--max_new_tokens=N --temperature=T --seed=S]
+//   "prompt" TLS: --tls_ca=ca.pem [--tls_cert=c.pem --tls_key=k.pem]; auth:
+//   --token_file=F
 //
-// Exit status: 0 on success, 1 on an RPC error (printed with its code), 2 on bad usage.
+// Exit status: 0 on success, 1 on an RPC error (printed with its code), 2 on
+// bad usage.
+#include <grpcpp/grpcpp.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -27,7 +29,8 @@
 #include "terraserve/v1/generation.grpc.pb.h"
 
 ABSL_FLAG(std::string, addr, "127.0.0.1:50051", "Server address host:port.");
-ABSL_FLAG(std::string, service, "", "health: service to check; empty = whole server.");
+ABSL_FLAG(std::string, service, "",
+          "health: service to check; empty = whole server.");
 ABSL_FLAG(double, timeout, 30, "Deadline of each call, seconds.");
 ABSL_FLAG(uint32_t, max_new_tokens, 64, "generate: most tokens to generate.");
 ABSL_FLAG(float, temperature, 0, "generate: 0 = greedy.");
@@ -35,22 +38,36 @@ ABSL_FLAG(uint32_t, top_k, 0, "generate: 0 = off.");
 ABSL_FLAG(float, top_p, 1, "generate: 1 = off.");
 ABSL_FLAG(int64_t, seed, -1, "generate: -1 = server picks.");
 ABSL_FLAG(std::string, tls_ca, "", "PEM CA to trust; enables TLS.");
-ABSL_FLAG(std::string, tls_cert, "", "PEM client certificate (mTLS), with --tls_key.");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate (mTLS), with --tls_key.");
 ABSL_FLAG(std::string, tls_key, "", "PEM client key (mTLS).");
-ABSL_FLAG(std::string, tls_server_name, "", "Expected server name, if not the host of --addr.");
-ABSL_FLAG(std::string, token_file, "", "File whose first line is the bearer token to send.");
+ABSL_FLAG(std::string, tls_server_name, "",
+          "Expected server name, if not the host of --addr.");
+ABSL_FLAG(std::string, token_file, "",
+          "File whose first line is the bearer token to send.");
 
 namespace {
 
 using terraserve::v1::TextGeneration;
 
 const char* CodeName(grpc::StatusCode code) {
-  static const char* kNames[] = {
-      "OK",           "CANCELLED",           "UNKNOWN",          "INVALID_ARGUMENT",
-      "DEADLINE_EXCEEDED", "NOT_FOUND",      "ALREADY_EXISTS",   "PERMISSION_DENIED",
-      "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",    "OUT_OF_RANGE",
-      "UNIMPLEMENTED", "INTERNAL",           "UNAVAILABLE",      "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static const char* kNames[] = {"OK",
+                                 "CANCELLED",
+                                 "UNKNOWN",
+                                 "INVALID_ARGUMENT",
+                                 "DEADLINE_EXCEEDED",
+                                 "NOT_FOUND",
+                                 "ALREADY_EXISTS",
+                                 "PERMISSION_DENIED",
+                                 "RESOURCE_EXHAUSTED",
+                                 "FAILED_PRECONDITION",
+                                 "ABORTED",
+                                 "OUT_OF_RANGE",
+                                 "UNIMPLEMENTED",
+                                 "INTERNAL",
+                                 "UNAVAILABLE",
+                                 "DATA_LOSS",
+                                 "UNAUTHENTICATED"};
   int c = static_cast<int>(code);
   return c >= 0 && c <= 16 ? kNames[c] : "?";
 }
@@ -84,14 +101,15 @@ std::string Token() {
 // Deadline and, if configured, the bearer token.
 void SetDeadline(grpc::ClientContext* ctx) {
   ctx->set_deadline(std::chrono::system_clock::now() +
-                    std::chrono::milliseconds(
-                        static_cast<int64_t>(absl::GetFlag(FLAGS_timeout) * 1000)));
+                    std::chrono::milliseconds(static_cast<int64_t>(
+                        absl::GetFlag(FLAGS_timeout) * 1000)));
   if (!Token().empty()) ctx->AddMetadata("authorization", "Bearer " + Token());
 }
 
 std::shared_ptr<grpc::Channel> MakeChannel() {
   if (absl::GetFlag(FLAGS_tls_ca).empty()) {
-    return grpc::CreateChannel(absl::GetFlag(FLAGS_addr), grpc::InsecureChannelCredentials());
+    return grpc::CreateChannel(absl::GetFlag(FLAGS_addr),
+                               grpc::InsecureChannelCredentials());
   }
   grpc::SslCredentialsOptions ssl;
   ssl.pem_root_certs = ReadFileOrDie(absl::GetFlag(FLAGS_tls_ca));
@@ -103,7 +121,8 @@ std::shared_ptr<grpc::Channel> MakeChannel() {
   if (!absl::GetFlag(FLAGS_tls_server_name).empty()) {
     args.SetSslTargetNameOverride(absl::GetFlag(FLAGS_tls_server_name));
   }
-  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_addr), grpc::SslCredentials(ssl), args);
+  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_addr),
+                                   grpc::SslCredentials(ssl), args);
 }
 
 int Health(const std::shared_ptr<grpc::Channel>& channel) {
@@ -115,16 +134,19 @@ int Health(const std::shared_ptr<grpc::Channel>& channel) {
   grpc::health::v1::HealthCheckResponse resp;
   grpc::Status s = stub->Check(&ctx, req, &resp);
   if (!s.ok()) return Fail(s);
-  std::string status = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status());
+  std::string status =
+      grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status());
   std::printf("%s\n", status.c_str());
-  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0 : 1;
+  return resp.status() == grpc::health::v1::HealthCheckResponse::SERVING ? 0
+                                                                         : 1;
 }
 
 int Info(TextGeneration::Stub* stub) {
   grpc::ClientContext ctx;
   SetDeadline(&ctx);
   terraserve::v1::ModelInfo info;
-  grpc::Status s = stub->GetModelInfo(&ctx, terraserve::v1::GetModelInfoRequest(), &info);
+  grpc::Status s =
+      stub->GetModelInfo(&ctx, terraserve::v1::GetModelInfoRequest(), &info);
   if (!s.ok()) return Fail(s);
   std::cout << info.DebugString();
   return 0;
@@ -149,12 +171,14 @@ int Generate(TextGeneration::Stub* stub, const std::string& prompt) {
   SetDeadline(&ctx);
   terraserve::v1::GenerateRequest req;
   req.set_text(prompt);
-  req.mutable_stopping()->set_max_new_tokens(absl::GetFlag(FLAGS_max_new_tokens));
+  req.mutable_stopping()->set_max_new_tokens(
+      absl::GetFlag(FLAGS_max_new_tokens));
   auto* sampling = req.mutable_sampling();
   sampling->set_temperature(absl::GetFlag(FLAGS_temperature));
   sampling->set_top_k(absl::GetFlag(FLAGS_top_k));
   sampling->set_top_p(absl::GetFlag(FLAGS_top_p));
-  if (absl::GetFlag(FLAGS_seed) >= 0) sampling->set_seed(absl::GetFlag(FLAGS_seed));
+  if (absl::GetFlag(FLAGS_seed) >= 0)
+    sampling->set_seed(absl::GetFlag(FLAGS_seed));
   auto reader = stub->GenerateStream(&ctx, req);
   terraserve::v1::GenerateStreamResponse msg;
   terraserve::v1::Final final;
@@ -167,10 +191,11 @@ int Generate(TextGeneration::Stub* stub, const std::string& prompt) {
   std::printf("\n");
   grpc::Status s = reader->Finish();
   if (!s.ok()) return Fail(s);
-  std::fprintf(stderr, "[%s, %u prompt + %u generated tokens, seed %llu, %.1f ms]\n",
-               terraserve::v1::FinishReason_Name(final.finish_reason()).c_str(),
-               final.usage().prompt_tokens(), final.usage().completion_tokens(),
-               static_cast<unsigned long long>(final.seed()), final.timing().total_ms());
+  std::fprintf(
+      stderr, "[%s, %u prompt + %u generated tokens, seed %llu, %.1f ms]\n",
+      terraserve::v1::FinishReason_Name(final.finish_reason()).c_str(),
+      final.usage().prompt_tokens(), final.usage().completion_tokens(),
+      static_cast<unsigned long long>(final.seed()), final.timing().total_ms());
   return 0;
 }
 
@@ -182,7 +207,9 @@ int main(int argc, char** argv) {
       "health | info | tokenize TEXT | generate PROMPT");
   std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
   if (rest.size() < 2) {
-    std::fprintf(stderr, "usage: terraserve-cli [--addr=H:P] health|info|tokenize|generate\n");
+    std::fprintf(
+        stderr,
+        "usage: terraserve-cli [--addr=H:P] health|info|tokenize|generate\n");
     return 2;
   }
   std::string command = rest[1];
@@ -194,7 +221,8 @@ int main(int argc, char** argv) {
   if (command == "info") return Info(stub.get());
   if (command == "tokenize") return Tokenize(stub.get(), text);
   if (command == "generate") return Generate(stub.get(), text);
-  std::fprintf(stderr, "unknown command '%s' (health, info, tokenize, generate)\n",
+  std::fprintf(stderr,
+               "unknown command '%s' (health, info, tokenize, generate)\n",
                command.c_str());
   return 2;
 }

@@ -39,39 +39,47 @@ void Merge(GenerationUpdate& into, GenerationUpdate next) {
   if (!next.error.ok()) into.error = next.error;
 }
 
-// Streaming reactor. Its Sink is a separate shared object because the scheduler holds
-// a shared_ptr to it while the reactor deletes itself in OnDone; the sink's mutex also
+// The ResponseSink of one call: forwards updates to the reactor until the
+// reactor is gone. A separate shared object because the scheduler holds a
+// shared_ptr to it while the reactor deletes itself in OnDone; its mutex also
 // serialises every reactor state change.
-class StreamReactor final : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
+template <typename Reactor>
+class ReactorSink final : public ResponseSink {
  public:
-  class Sink final : public ResponseSink {
-   public:
-    explicit Sink(StreamReactor* r) : reactor_(r) {}
-    void Push(GenerationUpdate update) override {
-      absl::MutexLock lock(&mu_);
-      if (reactor_ != nullptr) reactor_->Enqueue(std::move(update));
-    }
-    bool closed() const override {
-      absl::MutexLock lock(&mu_);
-      return closed_;
-    }
-    void Detach() {
-      absl::MutexLock lock(&mu_);
-      reactor_ = nullptr;
-      closed_ = true;
-    }
-    // Held while the reactor touches its own queue, so Push and OnWriteDone serialise.
-    mutable absl::Mutex mu_;
+  explicit ReactorSink(Reactor* r) : reactor_(r) {}
+  void Push(GenerationUpdate update) override {
+    absl::MutexLock lock(&mu_);
+    if (reactor_ != nullptr) reactor_->Deliver(std::move(update));
+  }
+  bool closed() const override {
+    absl::MutexLock lock(&mu_);
+    return closed_;
+  }
+  // Called from OnDone: no more deliveries; the scheduler drops the request.
+  void Detach() {
+    absl::MutexLock lock(&mu_);
+    reactor_ = nullptr;
+    closed_ = true;
+  }
+  mutable absl::Mutex mu_;
 
-   private:
-    StreamReactor* reactor_ ABSL_GUARDED_BY(mu_);
-    bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  };
+ private:
+  Reactor* reactor_ ABSL_GUARDED_BY(mu_);
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+// Streaming reactor.
+class StreamReactor final
+    : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
+ public:
+  using Sink = ReactorSink<StreamReactor>;
 
   StreamReactor(const GenerationRequest& request, Scheduler* scheduler,
                 const engine::Tokenizer* tokenizer)
-      : request_id_(request.request_id), scheduler_(scheduler),
-        tokenizer_(tokenizer), sink_(std::make_shared<Sink>(this)) {}
+      : request_id_(request.request_id),
+        scheduler_(scheduler),
+        tokenizer_(tokenizer),
+        sink_(std::make_shared<Sink>(this)) {}
 
   void Begin(std::unique_ptr<GenerationRequest> request) {
     auto handle = scheduler_->Submit(std::move(request), sink_);
@@ -85,7 +93,7 @@ class StreamReactor final : public grpc::ServerWriteReactor<v1::GenerateStreamRe
   }
 
   // REQUIRES: sink_->mu_ held (called from Sink::Push).
-  void Enqueue(GenerationUpdate update) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  void Deliver(GenerationUpdate update) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     if (finished_) return;
     if (!queue_.empty()) {
       Merge(queue_.back(), std::move(update));
@@ -99,7 +107,8 @@ class StreamReactor final : public grpc::ServerWriteReactor<v1::GenerateStreamRe
     absl::MutexLock lock(&sink_->mu_);
     write_in_flight_ = false;
     if (!ok) {
-      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "the client stopped reading"));
+      FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED,
+                                "the client stopped reading"));
       CancelInScheduler();
       return;
     }
@@ -109,7 +118,8 @@ class StreamReactor final : public grpc::ServerWriteReactor<v1::GenerateStreamRe
   void OnCancel() override {
     absl::MutexLock lock(&sink_->mu_);
     CancelInScheduler();
-    FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+    FinishLocked(
+        grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
   }
 
   void OnDone() override {
@@ -178,32 +188,13 @@ class StreamReactor final : public grpc::ServerWriteReactor<v1::GenerateStreamRe
 
 class UnaryReactor final : public grpc::ServerUnaryReactor {
  public:
-  class Sink final : public ResponseSink {
-   public:
-    explicit Sink(UnaryReactor* r) : reactor_(r) {}
-    void Push(GenerationUpdate update) override {
-      absl::MutexLock lock(&mu_);
-      if (reactor_ != nullptr) reactor_->Collect(std::move(update));
-    }
-    bool closed() const override {
-      absl::MutexLock lock(&mu_);
-      return closed_;
-    }
-    void Detach() {
-      absl::MutexLock lock(&mu_);
-      reactor_ = nullptr;
-      closed_ = true;
-    }
-    mutable absl::Mutex mu_;
-
-   private:
-    UnaryReactor* reactor_ ABSL_GUARDED_BY(mu_);
-    bool closed_ ABSL_GUARDED_BY(mu_) = false;
-  };
+  using Sink = ReactorSink<UnaryReactor>;
 
   UnaryReactor(const GenerationRequest& request, v1::GenerateResponse* response,
                Scheduler* scheduler, const engine::Tokenizer* tokenizer)
-      : response_(response), scheduler_(scheduler), tokenizer_(tokenizer),
+      : response_(response),
+        scheduler_(scheduler),
+        tokenizer_(tokenizer),
         sink_(std::make_shared<Sink>(this)) {
     response_->set_request_id(request.request_id);
   }
@@ -220,8 +211,8 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
     submitted_ = true;
   }
 
-  // REQUIRES: sink_->mu_ held.
-  void Collect(GenerationUpdate u) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // REQUIRES: sink_->mu_ held (called from Sink::Push).
+  void Deliver(GenerationUpdate u) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     if (finished_) return;
     if (!u.error.ok()) {
       FinishOnce(ToGrpcStatus(u.error));
@@ -239,7 +230,8 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
   void OnCancel() override {
     absl::MutexLock lock(&sink_->mu_);
     if (submitted_) scheduler_->Cancel(handle_);
-    FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
+    FinishOnce(
+        grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
   }
 
   void OnDone() override {
@@ -298,17 +290,16 @@ void AppendTokens(const GenerationUpdate& u, const engine::Tokenizer& tokenizer,
 }
 
 grpc::ServerWriteReactor<v1::GenerateStreamResponse>* StartGenerateStream(
-    std::unique_ptr<GenerationRequest> request,
-    Scheduler* scheduler, const engine::Tokenizer* tokenizer) {
+    std::unique_ptr<GenerationRequest> request, Scheduler* scheduler,
+    const engine::Tokenizer* tokenizer) {
   auto* reactor = new StreamReactor(*request, scheduler, tokenizer);
   reactor->Begin(std::move(request));
   return reactor;
 }
 
-grpc::ServerUnaryReactor* StartGenerateUnary(std::unique_ptr<GenerationRequest> request,
-                                             v1::GenerateResponse* response,
-                                             Scheduler* scheduler,
-                                             const engine::Tokenizer* tokenizer) {
+grpc::ServerUnaryReactor* StartGenerateUnary(
+    std::unique_ptr<GenerationRequest> request, v1::GenerateResponse* response,
+    Scheduler* scheduler, const engine::Tokenizer* tokenizer) {
   auto* reactor = new UnaryReactor(*request, response, scheduler, tokenizer);
   const bool want_tokens = request->logprobs;
   reactor->Begin(std::move(request), want_tokens);

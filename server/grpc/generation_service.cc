@@ -20,7 +20,8 @@ grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
 }
 
 // A stream that ends at once with a status.
-class FailedStream final : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
+class FailedStream final
+    : public grpc::ServerWriteReactor<v1::GenerateStreamResponse> {
  public:
   explicit FailedStream(const grpc::Status& status) { Finish(status); }
   void OnDone() override { delete this; }
@@ -28,13 +29,15 @@ class FailedStream final : public grpc::ServerWriteReactor<v1::GenerateStreamRes
 
 absl::Time DeadlineOf(const grpc::CallbackServerContext& context) {
   auto d = context.deadline();
-  if (d == std::chrono::system_clock::time_point::max()) return absl::InfiniteFuture();
+  if (d == std::chrono::system_clock::time_point::max())
+    return absl::InfiniteFuture();
   return absl::FromChrono(d);
 }
 
 }  // namespace
 
-void GenerationService::Attach(Scheduler* scheduler, const RequestLimits& limits) {
+void GenerationService::Attach(Scheduler* scheduler,
+                               const RequestLimits& limits) {
   limits_ = limits;
   scheduler_.store(scheduler, std::memory_order_release);
 }
@@ -50,7 +53,8 @@ Scheduler* GenerationService::Ready(const grpc::CallbackServerContext& context,
   }
   Scheduler* s = scheduler_.load(std::memory_order_acquire);
   if (s == nullptr) {
-    *status = grpc::Status(grpc::StatusCode::UNAVAILABLE, "the model is still loading");
+    *status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                           "the model is still loading");
   }
   return s;
 }
@@ -63,38 +67,41 @@ uint64_t GenerationService::NewSeed() {
 absl::StatusOr<std::unique_ptr<GenerationRequest>> GenerationService::Convert(
     grpc::CallbackServerContext* context, const v1::GenerateRequest& request) {
   Scheduler* scheduler = scheduler_.load(std::memory_order_acquire);
-  auto r = ToGenerationRequest(request, scheduler->engine().tokenizer(), limits_,
-                               DeadlineOf(*context), NewSeed());
+  auto r = ToGenerationRequest(request, scheduler->engine().tokenizer(),
+                               limits_, DeadlineOf(*context), NewSeed());
   if (r.ok() && (*r)->request_id.empty()) {
     (*r)->request_id = absl::StrCat("req-", request_counter_.fetch_add(1) + 1);
   }
   return r;
 }
 
-grpc::ServerUnaryReactor* GenerationService::Generate(grpc::CallbackServerContext* context,
-                                                      const v1::GenerateRequest* request,
-                                                      v1::GenerateResponse* response) {
+grpc::ServerUnaryReactor* GenerationService::Generate(
+    grpc::CallbackServerContext* context, const v1::GenerateRequest* request,
+    v1::GenerateResponse* response) {
   grpc::Status status;
   Scheduler* scheduler = Ready(*context, &status);
   if (scheduler == nullptr) return FinishNow(context, status);
   auto r = Convert(context, *request);
   if (!r.ok()) return FinishNow(context, ToGrpcStatus(r.status()));
-  return StartGenerateUnary(std::move(*r), response, scheduler, &scheduler->engine().tokenizer());
+  return StartGenerateUnary(std::move(*r), response, scheduler,
+                            &scheduler->engine().tokenizer());
 }
 
-grpc::ServerWriteReactor<v1::GenerateStreamResponse>* GenerationService::GenerateStream(
-    grpc::CallbackServerContext* context, const v1::GenerateRequest* request) {
+grpc::ServerWriteReactor<v1::GenerateStreamResponse>*
+GenerationService::GenerateStream(grpc::CallbackServerContext* context,
+                                  const v1::GenerateRequest* request) {
   grpc::Status status;
   Scheduler* scheduler = Ready(*context, &status);
   if (scheduler == nullptr) return new FailedStream(status);
   auto r = Convert(context, *request);
   if (!r.ok()) return new FailedStream(ToGrpcStatus(r.status()));
-  return StartGenerateStream(std::move(*r), scheduler, &scheduler->engine().tokenizer());
+  return StartGenerateStream(std::move(*r), scheduler,
+                             &scheduler->engine().tokenizer());
 }
 
-grpc::ServerUnaryReactor* GenerationService::Tokenize(grpc::CallbackServerContext* context,
-                                                      const v1::TokenizeRequest* request,
-                                                      v1::TokenizeResponse* response) {
+grpc::ServerUnaryReactor* GenerationService::Tokenize(
+    grpc::CallbackServerContext* context, const v1::TokenizeRequest* request,
+    v1::TokenizeResponse* response) {
   grpc::Status status;
   Scheduler* scheduler = Ready(*context, &status);
   if (scheduler == nullptr) return FinishNow(context, status);
@@ -106,27 +113,30 @@ grpc::ServerUnaryReactor* GenerationService::Tokenize(grpc::CallbackServerContex
   if (request->add_bos() && tok.bos_id() >= 0) response->add_ids(tok.bos_id());
   for (int32_t id : tok.Encode(request->text())) response->add_ids(id);
   for (uint32_t id : response->ids()) {
-    response->add_pieces(engine::SanitizeUtf8(tok.Piece(static_cast<int32_t>(id))));
+    response->add_pieces(
+        engine::SanitizeUtf8(tok.Piece(static_cast<int32_t>(id))));
   }
   return FinishNow(context, grpc::Status::OK);
 }
 
-grpc::ServerUnaryReactor* GenerationService::Detokenize(grpc::CallbackServerContext* context,
-                                                        const v1::DetokenizeRequest* request,
-                                                        v1::DetokenizeResponse* response) {
+grpc::ServerUnaryReactor* GenerationService::Detokenize(
+    grpc::CallbackServerContext* context, const v1::DetokenizeRequest* request,
+    v1::DetokenizeResponse* response) {
   grpc::Status status;
   Scheduler* scheduler = Ready(*context, &status);
   if (scheduler == nullptr) return FinishNow(context, status);
-  absl::Status valid = ValidateTokenIds(request->ids(), limits_.vocab_size, "ids");
+  absl::Status valid =
+      ValidateTokenIds(request->ids(), limits_.vocab_size, "ids");
   if (!valid.ok()) return FinishNow(context, ToGrpcStatus(valid));
   std::vector<int32_t> ids(request->ids().begin(), request->ids().end());
-  response->set_text(scheduler->engine().tokenizer().Decode(ids, request->keep_special_tokens()));
+  response->set_text(scheduler->engine().tokenizer().Decode(
+      ids, request->keep_special_tokens()));
   return FinishNow(context, grpc::Status::OK);
 }
 
-grpc::ServerUnaryReactor* GenerationService::GetModelInfo(grpc::CallbackServerContext* context,
-                                                          const v1::GetModelInfoRequest*,
-                                                          v1::ModelInfo* response) {
+grpc::ServerUnaryReactor* GenerationService::GetModelInfo(
+    grpc::CallbackServerContext* context, const v1::GetModelInfoRequest*,
+    v1::ModelInfo* response) {
   grpc::Status status;
   Scheduler* scheduler = Ready(*context, &status);
   if (scheduler == nullptr) return FinishNow(context, status);
@@ -143,7 +153,8 @@ grpc::ServerUnaryReactor* GenerationService::GetModelInfo(grpc::CallbackServerCo
   a->set_sparse_ff(c.ff == engine::FfKind::kSparse);
   a->set_ff_block_size(c.ff == engine::FfKind::kSparse ? c.ff_block_size : 0);
   a->set_sparse_qkv(c.attention == engine::AttentionKind::kSparseQkv);
-  a->set_qkv_modules(c.attention == engine::AttentionKind::kSparseQkv ? c.qkv_modules : 0);
+  a->set_qkv_modules(
+      c.attention == engine::AttentionKind::kSparseQkv ? c.qkv_modules : 0);
   a->set_output_layer(c.output == engine::OutputKind::kDense  ? "dense"
                       : c.output == engine::OutputKind::kTied ? "tied"
                                                               : "factored");

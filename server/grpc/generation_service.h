@@ -1,8 +1,8 @@
 // terraserve.v1.TextGeneration on the gRPC callback API (server/grpc layer).
 //
-// Handlers validate and convert the request, then hand it to the scheduler and return
-// at once; they never block a gRPC thread. Before a model is attached, and while
-// draining, every call fails with UNAVAILABLE.
+// Handlers validate and convert the request, then hand it to the scheduler and
+// return at once; they never block a gRPC thread. Before a model is attached,
+// and while draining, every call fails with UNAVAILABLE.
 //
 // Thread-safety: all methods may be called concurrently; Attach happens-before
 // serving (it is published through an atomic).
@@ -19,7 +19,8 @@
 
 namespace terraserve::server {
 
-class GenerationService final : public terraserve::v1::TextGeneration::CallbackService {
+class GenerationService final
+    : public terraserve::v1::TextGeneration::CallbackService {
  public:
   GenerationService() = default;
 
@@ -39,9 +40,10 @@ class GenerationService final : public terraserve::v1::TextGeneration::CallbackS
   grpc::ServerUnaryReactor* Tokenize(grpc::CallbackServerContext* context,
                                      const v1::TokenizeRequest* request,
                                      v1::TokenizeResponse* response) override;
-  grpc::ServerUnaryReactor* Detokenize(grpc::CallbackServerContext* context,
-                                       const v1::DetokenizeRequest* request,
-                                       v1::DetokenizeResponse* response) override;
+  grpc::ServerUnaryReactor* Detokenize(
+      grpc::CallbackServerContext* context,
+      const v1::DetokenizeRequest* request,
+      v1::DetokenizeResponse* response) override;
   grpc::ServerUnaryReactor* GetModelInfo(grpc::CallbackServerContext* context,
                                          const v1::GetModelInfoRequest* request,
                                          v1::ModelInfo* response) override;
@@ -49,7 +51,8 @@ class GenerationService final : public terraserve::v1::TextGeneration::CallbackS
  private:
   // The scheduler if the call may proceed, else null with *status set
   // (UNAUTHENTICATED, or UNAVAILABLE while loading or draining).
-  Scheduler* Ready(const grpc::CallbackServerContext& context, grpc::Status* status) const;
+  Scheduler* Ready(const grpc::CallbackServerContext& context,
+                   grpc::Status* status) const;
   absl::StatusOr<std::unique_ptr<GenerationRequest>> Convert(
       grpc::CallbackServerContext* context, const v1::GenerateRequest& request);
   uint64_t NewSeed();

@@ -1,6 +1,6 @@
-// Converts and validates API messages at the edge (server/grpc layer): protobuf in,
-// plain scheduler types out. Every problem is INVALID_ARGUMENT naming the field and
-// its allowed range.
+// Converts and validates API messages at the edge (server/grpc layer): protobuf
+// in, plain scheduler types out. Every problem is INVALID_ARGUMENT naming the
+// field and its allowed range.
 #ifndef TERRASERVE_SERVER_GRPC_REQUEST_VALIDATION_H_
 #define TERRASERVE_SERVER_GRPC_REQUEST_VALIDATION_H_
 
@@ -17,8 +17,8 @@ namespace terraserve::server {
 
 struct RequestLimits {
   int vocab_size = 0;
-  int max_input_tokens = 0;   // longest prompt
-  int max_total_tokens = 0;   // prompt + generated
+  int max_input_tokens = 0;  // longest prompt
+  int max_total_tokens = 0;  // prompt + generated
   int default_max_new_tokens = 256;
   int max_stop_sequences = 8;
   int max_stop_sequence_bytes = 256;
@@ -34,8 +34,9 @@ absl::StatusOr<std::unique_ptr<GenerationRequest>> ToGenerationRequest(
     const RequestLimits& limits, absl::Time deadline, uint64_t seed);
 
 // Checks Detokenize ids against the vocabulary.
-absl::Status ValidateTokenIds(const google::protobuf::RepeatedField<uint32_t>& ids,
-                              int vocab_size, const char* field);
+absl::Status ValidateTokenIds(
+    const google::protobuf::RepeatedField<uint32_t>& ids, int vocab_size,
+    const char* field);
 
 }  // namespace terraserve::server
 

@@ -11,8 +11,8 @@ namespace terraserve::server {
 // Maximum bytes of an error message sent to clients; longer ones are cut.
 inline constexpr size_t kMaxStatusMessageBytes = 1024;
 
-// Maps the code one to one (absl and gRPC share numeric values) and truncates the
-// message to kMaxStatusMessageBytes.
+// Maps the code one to one (absl and gRPC share numeric values) and truncates
+// the message to kMaxStatusMessageBytes.
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
 }  // namespace terraserve::server

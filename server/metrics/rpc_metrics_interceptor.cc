@@ -7,13 +7,17 @@ namespace {
 
 class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
  public:
-  RpcMetricsInterceptor(grpc::experimental::ServerRpcInfo* info, ServerMetrics* metrics)
-      : method_(info->method() ? info->method() : "unknown"), metrics_(metrics) {}
+  RpcMetricsInterceptor(grpc::experimental::ServerRpcInfo* info,
+                        ServerMetrics* metrics)
+      : method_(info->method() ? info->method() : "unknown"),
+        metrics_(metrics) {}
 
-  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
     if (methods->QueryInterceptionHookPoint(
             grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
-      metrics_->OnRpcDone(method_, static_cast<int>(methods->GetSendStatus().error_code()));
+      metrics_->OnRpcDone(
+          method_, static_cast<int>(methods->GetSendStatus().error_code()));
     }
     methods->Proceed();
   }
@@ -23,7 +27,8 @@ class RpcMetricsInterceptor final : public grpc::experimental::Interceptor {
   ServerMetrics* metrics_;
 };
 
-class Factory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+class Factory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   explicit Factory(ServerMetrics* metrics) : metrics_(metrics) {}
   grpc::experimental::Interceptor* CreateServerInterceptor(

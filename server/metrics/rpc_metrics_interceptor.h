@@ -1,11 +1,12 @@
-// Counts every finished gRPC call by method and status code (server/metrics layer),
-// as a server interceptor, so no handler has to remember to. Thread-safe.
+// Counts every finished gRPC call by method and status code (server/metrics
+// layer), as a server interceptor, so no handler has to remember to.
+// Thread-safe.
 #ifndef TERRASERVE_SERVER_METRICS_RPC_METRICS_INTERCEPTOR_H_
 #define TERRASERVE_SERVER_METRICS_RPC_METRICS_INTERCEPTOR_H_
 
-#include <memory>
-
 #include <grpcpp/support/server_interceptor.h>
+
+#include <memory>
 
 #include "server/metrics/server_metrics.h"
 

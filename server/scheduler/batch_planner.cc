@@ -4,7 +4,8 @@
 
 namespace terraserve::server {
 
-std::vector<int> PlanBatch(const std::vector<PlanRequest>& seqs, const PlanOptions& options) {
+std::vector<int> PlanBatch(const std::vector<PlanRequest>& seqs,
+                           const PlanOptions& options) {
   std::vector<int> plan(seqs.size(), 0);
   int budget = options.max_batch_tokens;
   for (size_t i = 0; i < seqs.size(); ++i) {
@@ -15,7 +16,8 @@ std::vector<int> PlanBatch(const std::vector<PlanRequest>& seqs, const PlanOptio
   }
   for (size_t i = 0; i < seqs.size() && budget > 0; ++i) {
     if (!seqs[i].prefilling) continue;
-    plan[i] = std::min({seqs[i].remaining_prompt, options.prefill_chunk_tokens, budget});
+    plan[i] = std::min(
+        {seqs[i].remaining_prompt, options.prefill_chunk_tokens, budget});
     budget -= plan[i];
   }
   return plan;

@@ -1,5 +1,6 @@
 // Plain request and result types shared by the scheduler and the gRPC layer
-// (server/scheduler layer). No protobuf here: request_validation.cc converts at the edge.
+// (server/scheduler layer). No protobuf here: request_validation.cc converts at
+// the edge.
 #ifndef TERRASERVE_SERVER_SCHEDULER_GENERATION_REQUEST_H_
 #define TERRASERVE_SERVER_SCHEDULER_GENERATION_REQUEST_H_
 
@@ -16,7 +17,8 @@
 namespace terraserve::server {
 
 enum class FinishReason { kLength, kEosToken, kStopSequence, kStopToken };
-const char* FinishReasonName(FinishReason reason);  // "length", "eos_token", ...
+const char* FinishReasonName(
+    FinishReason reason);  // "length", "eos_token", ...
 
 struct GenerationRequest {
   std::string request_id;
@@ -52,8 +54,8 @@ struct FinalInfo {
   absl::Duration queue_time, time_to_first_token, decode_time, total_time;
 };
 
-// One message to the client: new tokens, the text that became safe to show, and on
-// the last message `final`. A non-OK `error` ends the stream instead.
+// One message to the client: new tokens, the text that became safe to show, and
+// on the last message `final`. A non-OK `error` ends the stream instead.
 struct GenerationUpdate {
   std::vector<TokenEvent> tokens;
   std::string text;
@@ -63,9 +65,9 @@ struct GenerationUpdate {
   absl::Status error;
 };
 
-// Where the scheduler delivers updates for one request. Implemented by the gRPC layer.
-// Thread-safety: Push is called only from the scheduler thread and must not block;
-// closed() may be read from it at any time.
+// Where the scheduler delivers updates for one request. Implemented by the gRPC
+// layer. Thread-safety: Push is called only from the scheduler thread and must
+// not block; closed() may be read from it at any time.
 class ResponseSink {
  public:
   virtual ~ResponseSink() = default;

@@ -10,50 +10,67 @@ namespace terraserve::server {
 
 absl::Status SchedulerOptions::Validate() const {
   auto bad = [](const char* flag, int v, const char* rule) {
-    return absl::InvalidArgumentError(absl::StrCat("--", flag, " must be ", rule, ", got ", v));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, " must be ", rule, ", got ", v));
   };
-  if (max_queued_requests < 0) return bad("max_queued_requests", max_queued_requests, ">= 0");
-  if (max_running_sequences < 1) return bad("max_running_sequences", max_running_sequences, ">= 1");
-  if (max_batch_tokens < 1) return bad("max_batch_tokens", max_batch_tokens, ">= 1");
-  if (prefill_chunk_tokens < 1) return bad("prefill_chunk_tokens", prefill_chunk_tokens, ">= 1");
+  if (max_queued_requests < 0)
+    return bad("max_queued_requests", max_queued_requests, ">= 0");
+  if (max_running_sequences < 1)
+    return bad("max_running_sequences", max_running_sequences, ">= 1");
+  if (max_batch_tokens < 1)
+    return bad("max_batch_tokens", max_batch_tokens, ">= 1");
+  if (prefill_chunk_tokens < 1)
+    return bad("prefill_chunk_tokens", prefill_chunk_tokens, ">= 1");
   if (max_batch_tokens < max_running_sequences) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "--max_batch_tokens (", max_batch_tokens, ") must be at least --max_running_sequences (",
-        max_running_sequences, ") so every running sequence can decode each step"));
+        "--max_batch_tokens (", max_batch_tokens,
+        ") must be at least --max_running_sequences (", max_running_sequences,
+        ") so every running sequence can decode each step"));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(engine::Engine* engine,
-                                                             const SchedulerOptions& options,
-                                                             SchedulerObserver* observer) {
+absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
+    engine::Engine* engine, const SchedulerOptions& options,
+    SchedulerObserver* observer) {
   if (absl::Status s = options.Validate(); !s.ok()) return s;
   return std::unique_ptr<Scheduler>(new Scheduler(engine, options, observer));
 }
 
 Scheduler::Scheduler(engine::Engine* engine, const SchedulerOptions& options,
                      SchedulerObserver* observer)
-    : engine_(engine), options_(options), observer_(observer ? observer : &null_observer_) {}
+    : engine_(engine),
+      options_(options),
+      observer_(observer ? observer : &null_observer_) {}
 
 Scheduler::~Scheduler() { Stop(); }
 
-void Scheduler::Start() { thread_ = std::thread([this] { Loop(); }); }
+void Scheduler::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
-absl::StatusOr<RequestHandle> Scheduler::Submit(std::unique_ptr<GenerationRequest> request,
-                                                std::shared_ptr<ResponseSink> sink) {
-  const int64_t positions = int64_t(request->prompt.size()) + request->max_new_tokens;
+absl::StatusOr<RequestHandle> Scheduler::Submit(
+    std::unique_ptr<GenerationRequest> request,
+    std::shared_ptr<ResponseSink> sink) {
+  const int64_t positions =
+      int64_t(request->prompt.size()) + request->max_new_tokens;
   const int64_t blocks = engine_->BlocksFor(positions);
   if (blocks > engine_->model_info().kv_total_blocks) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "prompt + max_new_tokens = ", positions, " positions exceed the KV cache (",
-        int64_t(engine_->model_info().kv_total_blocks) * engine_->model_info().kv_block_size,
-        " positions)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("prompt + max_new_tokens = ", positions,
+                     " positions exceed the KV cache (",
+                     int64_t(engine_->model_info().kv_total_blocks) *
+                         engine_->model_info().kv_block_size,
+                     " positions)"));
   }
   absl::MutexLock lock(&mu_);
-  if (stopping_) return absl::UnavailableError("server is draining; retry on another replica");
+  if (stopping_)
+    return absl::UnavailableError(
+        "server is draining; retry on another replica");
   if (queued_ >= options_.max_queued_requests) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "request queue is full (", options_.max_queued_requests, " waiting); retry later"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("request queue is full (", options_.max_queued_requests,
+                     " waiting); retry later"));
   }
   const RequestHandle handle = next_handle_++;
   inbox_.push_back({handle, std::move(request), std::move(sink)});
@@ -86,9 +103,12 @@ void Scheduler::Loop() {
     RunOneStep();
   }
   DrainInbox();
-  for (auto& p : waiting_) FailPending(p, absl::UnavailableError("server shut down"));
+  for (auto& p : waiting_)
+    FailPending(p, absl::UnavailableError("server shut down"));
   waiting_.clear();
-  for (auto& seq : running_) Fail(*seq, absl::UnavailableError("server shut down before the request finished"));
+  for (auto& seq : running_)
+    Fail(*seq, absl::UnavailableError(
+                   "server shut down before the request finished"));
   Retire();
   PublishLoad();
 }
@@ -97,8 +117,11 @@ void Scheduler::Stop(absl::Time deadline) {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
-    auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return in_flight_ == 0; };
-    if (thread_.joinable()) mu_.AwaitWithDeadline(absl::Condition(&drained), deadline);
+    auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return in_flight_ == 0;
+    };
+    if (thread_.joinable())
+      mu_.AwaitWithDeadline(absl::Condition(&drained), deadline);
     stop_now_ = true;
   }
   if (thread_.joinable()) thread_.join();
@@ -149,7 +172,8 @@ void Scheduler::Fail(Sequence& seq, const absl::Status& status) {
 void Scheduler::DropCancelledAndExpired(absl::Time now) {
   auto reason = [now](const GenerationRequest& r, const ResponseSink& sink) {
     if (sink.closed()) return absl::CancelledError("the client went away");
-    if (now >= r.deadline) return absl::DeadlineExceededError("deadline exceeded");
+    if (now >= r.deadline)
+      return absl::DeadlineExceededError("deadline exceeded");
     return absl::OkStatus();
   };
   for (auto it = waiting_.begin(); it != waiting_.end();) {
@@ -172,18 +196,21 @@ void Scheduler::Admit(absl::Time now) {
   while (!waiting_.empty() &&
          static_cast<int>(running_.size()) < options_.max_running_sequences) {
     Pending& p = waiting_.front();
-    const int64_t positions = int64_t(p.request->prompt.size()) + p.request->max_new_tokens;
-    absl::Status s = engine_->AddSequence(static_cast<engine::SequenceId>(p.handle), positions);
-    if (absl::IsResourceExhausted(s)) break;  // wait for blocks; keep arrival order
+    const int64_t positions =
+        int64_t(p.request->prompt.size()) + p.request->max_new_tokens;
+    absl::Status s = engine_->AddSequence(
+        static_cast<engine::SequenceId>(p.handle), positions);
+    if (absl::IsResourceExhausted(s))
+      break;  // wait for blocks; keep arrival order
     if (!s.ok()) {
       FailPending(p, s);
       waiting_.pop_front();
       continue;
     }
-    auto seq = std::make_unique<Sequence>(static_cast<engine::SequenceId>(p.handle),
-                                          std::move(p.request), std::move(p.sink),
-                                          &engine_->tokenizer(),
-                                          engine_->model_info().config.eos_id);
+    auto seq = std::make_unique<Sequence>(
+        static_cast<engine::SequenceId>(p.handle), std::move(p.request),
+        std::move(p.sink), &engine_->tokenizer(),
+        engine_->model_info().config.eos_id);
     seq->MarkAdmitted(now);
     observer_->OnAdmitted(now - seq->request().arrival);
     running_handles_.push_back(p.handle);
@@ -203,23 +230,27 @@ void Scheduler::RunStep() {
     plan_in.push_back({seq->prefilling(), seq->remaining_prompt()});
   }
   if (live.empty()) return;
-  std::vector<int> plan = PlanBatch(plan_in, {options_.max_batch_tokens, options_.prefill_chunk_tokens});
+  std::vector<int> plan = PlanBatch(
+      plan_in, {options_.max_batch_tokens, options_.prefill_chunk_tokens});
   engine::StepInput input;
   std::vector<Sequence*> item_seq;
   for (size_t i = 0; i < live.size(); ++i) {
     if (plan[i] == 0) continue;
     std::vector<int32_t> tokens = live[i]->NextInput(plan[i]);
-    input.items.push_back({live[i]->id(), std::move(tokens), live[i]->ExpectsLogits()});
+    input.items.push_back(
+        {live[i]->id(), std::move(tokens), live[i]->ExpectsLogits()});
     item_seq.push_back(live[i]);
   }
   auto out = engine_->Step(input);
   if (!out.ok()) {
     TS_LOG(Error) << "engine step failed: " << out.status();
-    for (Sequence* s : item_seq) Fail(*s, absl::InternalError(absl::StrCat("engine failure: ", out.status().message())));
+    for (Sequence* s : item_seq)
+      Fail(*s, absl::InternalError(
+                   absl::StrCat("engine failure: ", out.status().message())));
     return;
   }
-  observer_->OnStep({out->stats.sequences, out->stats.prefill_tokens, out->stats.decode_tokens,
-                     out->stats.duration});
+  observer_->OnStep({out->stats.sequences, out->stats.prefill_tokens,
+                     out->stats.decode_tokens, out->stats.duration});
   const int V = engine_->model_info().config.vocab_size;
   const absl::Time done = absl::Now();
   for (size_t r = 0; r < out->logit_items.size(); ++r) {
@@ -242,7 +273,8 @@ void Scheduler::Retire() {
   int retired = 0;
   for (size_t i = 0; i < running_.size(); ++i) {
     if (running_[i]->done()) {
-      engine_->RemoveSequence(running_[i]->id());  // blocks go back to the pool now
+      engine_->RemoveSequence(
+          running_[i]->id());  // blocks go back to the pool now
       ++retired;
       continue;
     }
@@ -262,7 +294,8 @@ void Scheduler::PublishLoad() {
   LoadReport load;
   load.running = static_cast<int>(running_.size());
   const int total = engine_->model_info().kv_total_blocks;
-  load.kv_usage = total > 0 ? 1.0 - double(engine_->free_kv_blocks()) / total : 0;
+  load.kv_usage =
+      total > 0 ? 1.0 - double(engine_->free_kv_blocks()) / total : 0;
   {
     absl::MutexLock lock(&mu_);
     load.waiting = queued_;

@@ -1,7 +1,8 @@
 // What the scheduler reports for metrics and logs (server/scheduler layer). The
-// scheduler calls these from its own thread; implementations must be cheap (a counter
-// increment or histogram observation) and must not call back into the scheduler.
-// No Prometheus types here: server/metrics implements this interface.
+// scheduler calls these from its own thread; implementations must be cheap (a
+// counter increment or histogram observation) and must not call back into the
+// scheduler. No Prometheus types here: server/metrics implements this
+// interface.
 #ifndef TERRASERVE_SERVER_SCHEDULER_SCHEDULER_OBSERVER_H_
 #define TERRASERVE_SERVER_SCHEDULER_SCHEDULER_OBSERVER_H_
 
@@ -35,9 +36,12 @@ class SchedulerObserver {
   virtual void OnStep(const StepReport& /*step*/) {}
   virtual void OnLoad(const LoadReport& /*load*/) {}
   // A request that produced its Final message.
-  virtual void OnFinished(const GenerationRequest& /*request*/, const FinalInfo& /*final*/) {}
-  // A request that ended with an error status (cancelled, deadline, internal, ...).
-  virtual void OnFailed(const GenerationRequest& /*request*/, const absl::Status& /*status*/,
+  virtual void OnFinished(const GenerationRequest& /*request*/,
+                          const FinalInfo& /*final*/) {}
+  // A request that ended with an error status (cancelled, deadline, internal,
+  // ...).
+  virtual void OnFailed(const GenerationRequest& /*request*/,
+                        const absl::Status& /*status*/,
                         int /*completion_tokens*/) {}
 };
 

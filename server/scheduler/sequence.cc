@@ -20,9 +20,10 @@ const char* FinishReasonName(FinishReason reason) {
   return "unknown";
 }
 
-Sequence::Sequence(engine::SequenceId id, std::unique_ptr<GenerationRequest> request,
-                   std::shared_ptr<ResponseSink> sink, const engine::Tokenizer* tokenizer,
-                   int32_t eos_id)
+Sequence::Sequence(engine::SequenceId id,
+                   std::unique_ptr<GenerationRequest> request,
+                   std::shared_ptr<ResponseSink> sink,
+                   const engine::Tokenizer* tokenizer, int32_t eos_id)
     : id_(id),
       request_(std::move(request)),
       sink_(std::move(sink)),
@@ -45,15 +46,18 @@ std::vector<int32_t> Sequence::NextInput(int max_tokens) {
 
 void Sequence::MaskUntilMinTokens(std::vector<float>& logits) const {
   // EOS and stop tokens may not end generation before min_new_tokens: make them
-  // impossible instead of ignoring them after the fact (the vLLM min_tokens rule).
+  // impossible instead of ignoring them after the fact (the vLLM min_tokens
+  // rule).
   if (generated() >= request_->min_new_tokens) return;
-  if (eos_id_ >= 0 && eos_id_ < static_cast<int>(logits.size())) logits[eos_id_] = -INFINITY;
+  if (eos_id_ >= 0 && eos_id_ < static_cast<int>(logits.size()))
+    logits[eos_id_] = -INFINITY;
   for (int32_t t : request_->stop_token_ids) {
     if (t >= 0 && t < static_cast<int>(logits.size())) logits[t] = -INFINITY;
   }
 }
 
-GenerationUpdate Sequence::Advance(const float* logits, int vocab_size, absl::Time now) {
+GenerationUpdate Sequence::Advance(const float* logits, int vocab_size,
+                                   absl::Time now) {
   GenerationUpdate update;
   std::vector<float> l(logits, logits + vocab_size);
   MaskUntilMinTokens(l);
@@ -69,7 +73,8 @@ GenerationUpdate Sequence::Advance(const float* logits, int vocab_size, absl::Ti
   TokenEvent ev;
   ev.id = s.id;
   ev.special = tokenizer_->IsSpecial(s.id);
-  ev.text = engine::SanitizeUtf8(ev.special ? tokenizer_->Piece(s.id) : tokenizer_->TokenBytes(s.id));
+  ev.text = engine::SanitizeUtf8(ev.special ? tokenizer_->Piece(s.id)
+                                            : tokenizer_->TokenBytes(s.id));
   if (request_->logprobs) {
     ev.logprob = s.logprob;
     ev.top = std::move(s.top);
@@ -78,12 +83,13 @@ GenerationUpdate Sequence::Advance(const float* logits, int vocab_size, absl::Ti
 
   const bool may_stop = generated() >= request_->min_new_tokens;
   const bool is_eos = s.id == eos_id_ && !request_->ignore_eos;
-  const bool is_stop_token =
-      std::find(request_->stop_token_ids.begin(), request_->stop_token_ids.end(), s.id) !=
-      request_->stop_token_ids.end();
+  const bool is_stop_token = std::find(request_->stop_token_ids.begin(),
+                                       request_->stop_token_ids.end(),
+                                       s.id) != request_->stop_token_ids.end();
   if (may_stop && (is_eos || is_stop_token)) {
     if (is_stop_token && !is_eos) final_.emplace().matched_stop_token = s.id;
-    Finish(is_eos ? FinishReason::kEosToken : FinishReason::kStopToken, now, update);
+    Finish(is_eos ? FinishReason::kEosToken : FinishReason::kStopToken, now,
+           update);
     return update;
   }
   StopMatcher::Result r = stops_.Add(detok_.Add(s.id));
@@ -94,11 +100,13 @@ GenerationUpdate Sequence::Advance(const float* logits, int vocab_size, absl::Ti
     return update;
   }
   if (r.matched) update.text += *r.matched;  // too early to stop: release it
-  if (generated() >= request_->max_new_tokens) Finish(FinishReason::kLength, now, update);
+  if (generated() >= request_->max_new_tokens)
+    Finish(FinishReason::kLength, now, update);
   return update;
 }
 
-void Sequence::Finish(FinishReason reason, absl::Time now, GenerationUpdate& update) {
+void Sequence::Finish(FinishReason reason, absl::Time now,
+                      GenerationUpdate& update) {
   if (reason != FinishReason::kStopSequence) {
     update.text += stops_.Add(detok_.Flush()).text;
     update.text += stops_.Flush();

@@ -1,6 +1,6 @@
-// One admitted request's generation state (server/scheduler layer): prompt progress,
-// sampler, incremental detokenizer, stop matching, timings. Owned and used only by the
-// scheduler thread.
+// One admitted request's generation state (server/scheduler layer): prompt
+// progress, sampler, incremental detokenizer, stop matching, timings. Owned and
+// used only by the scheduler thread.
 #ifndef TERRASERVE_SERVER_SCHEDULER_SEQUENCE_H_
 #define TERRASERVE_SERVER_SCHEDULER_SEQUENCE_H_
 
@@ -20,14 +20,18 @@ namespace terraserve::server {
 class Sequence {
  public:
   Sequence(engine::SequenceId id, std::unique_ptr<GenerationRequest> request,
-           std::shared_ptr<ResponseSink> sink, const engine::Tokenizer* tokenizer,
-           int32_t eos_id);
+           std::shared_ptr<ResponseSink> sink,
+           const engine::Tokenizer* tokenizer, int32_t eos_id);
 
   engine::SequenceId id() const { return id_; }
   const GenerationRequest& request() const { return *request_; }
   ResponseSink& sink() { return *sink_; }
-  bool prefilling() const { return prefilled_ < static_cast<int>(request_->prompt.size()); }
-  int remaining_prompt() const { return static_cast<int>(request_->prompt.size()) - prefilled_; }
+  bool prefilling() const {
+    return prefilled_ < static_cast<int>(request_->prompt.size());
+  }
+  int remaining_prompt() const {
+    return static_cast<int>(request_->prompt.size()) - prefilled_;
+  }
   int generated() const { return static_cast<int>(generated_.size()); }
   bool finished() const { return final_.has_value(); }
   // Ended with an error (cancelled, deadline, engine failure); to be retired.
@@ -39,9 +43,9 @@ class Sequence {
   std::vector<int32_t> NextInput(int max_tokens);
   bool ExpectsLogits() const { return !prefilling(); }
 
-  // Samples from `logits` (already produced for this sequence's last input), checks
-  // stop conditions and returns the update to send. Marks the sequence finished when
-  // a stop condition holds.
+  // Samples from `logits` (already produced for this sequence's last input),
+  // checks stop conditions and returns the update to send. Marks the sequence
+  // finished when a stop condition holds.
   GenerationUpdate Advance(const float* logits, int vocab_size, absl::Time now);
 
   void MarkAdmitted(absl::Time now) { admitted_ = now; }

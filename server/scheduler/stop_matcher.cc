@@ -5,7 +5,8 @@
 
 namespace terraserve::server {
 
-StopMatcher::StopMatcher(std::vector<std::string> stop_sequences, bool include_stop_sequence)
+StopMatcher::StopMatcher(std::vector<std::string> stop_sequences,
+                         bool include_stop_sequence)
     : include_(include_stop_sequence) {
   for (auto& s : stop_sequences) {
     if (!s.empty()) stops_.push_back(std::move(s));
@@ -19,7 +20,8 @@ StopMatcher::Result StopMatcher::Add(const std::string& text) {
   size_t best = std::string::npos, best_len = 0;
   for (const std::string& s : stops_) {
     size_t at = pending_.find(s);
-    if (at != std::string::npos && (at < best || (at == best && s.size() > best_len))) {
+    if (at != std::string::npos &&
+        (at < best || (at == best && s.size() > best_len))) {
       best = at;
       best_len = s.size();
       result.matched = s;

@@ -1,13 +1,12 @@
-// The real terraserve binary with the bundled model, over gRPC on loopback: streaming
-// and unary generation, determinism, validation errors, tokenization, cancellation,
-// deadlines, overload and drain.
+// The real terraserve binary with the bundled model, over gRPC on loopback:
+// streaming and unary generation, determinism, validation errors, tokenization,
+// cancellation, deadlines, overload and drain.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 
 #include <cstdlib>
 #include <thread>
-
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "terraserve/v1/generation.grpc.pb.h"
@@ -21,15 +20,11 @@ using testing::ServerProcess;
 using v1::GenerateRequest;
 using v1::GenerateStreamResponse;
 
-std::string ModelDir() {
-  const char* env = std::getenv("TERRASERVE_TEST_MODEL_DIR");
-  return env ? env : std::string(TERRASERVE_SOURCE_DIR) + "/models/terraformer-tiny";
-}
-
 class GenerationTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    auto s = ServerProcess::Start({"--model_dir=" + ModelDir(), "--max_queued_requests=64"});
+    auto s = ServerProcess::Start(
+        {"--model_dir=" + testing::TestModelDir(), "--max_queued_requests=64"});
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = s->release();
   }
@@ -39,11 +34,12 @@ class GenerationTest : public ::testing::Test {
   }
   void SetUp() override {
     ASSERT_NE(server_, nullptr);
-    stub_ = v1::TextGeneration::NewStub(
-        grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+    stub_ = v1::TextGeneration::NewStub(grpc::CreateChannel(
+        server_->address(), grpc::InsecureChannelCredentials()));
   }
   static void Deadline(grpc::ClientContext* ctx, int seconds = 60) {
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(seconds));
   }
   GenerateRequest Prompt(const std::string& text, int max_new) {
     GenerateRequest r;
@@ -56,7 +52,8 @@ class GenerationTest : public ::testing::Test {
     Deadline(&ctx);
     return stub_->Generate(&ctx, r, out);
   }
-  grpc::Status Stream(const GenerateRequest& r, std::vector<GenerateStreamResponse>* out) {
+  grpc::Status Stream(const GenerateRequest& r,
+                      std::vector<GenerateStreamResponse>* out) {
     grpc::ClientContext ctx;
     Deadline(&ctx);
     auto reader = stub_->GenerateStream(&ctx, r);
@@ -127,25 +124,56 @@ TEST_F(GenerationTest, InvalidRequestsNameTheField) {
   } cases[] = {
       {"no input", [](GenerateRequest& r) { r.clear_input(); }, "input"},
       {"empty text", [](GenerateRequest& r) { r.set_text(""); }, "text"},
-      {"bad token id", [](GenerateRequest& r) { r.mutable_token_ids()->add_ids(999999); }, "token_ids.ids[0]"},
-      {"top_p", [](GenerateRequest& r) { r.mutable_sampling()->set_top_p(2); }, "sampling.top_p"},
-      {"temperature", [](GenerateRequest& r) { r.mutable_sampling()->set_temperature(-1); }, "sampling.temperature"},
-      {"max_new_tokens", [](GenerateRequest& r) { r.mutable_stopping()->set_max_new_tokens(1000000); }, "stopping.max_new_tokens"},
-      {"min > max", [](GenerateRequest& r) { r.mutable_stopping()->set_min_new_tokens(50); }, "stopping.min_new_tokens"},
-      {"stop sequences", [](GenerateRequest& r) { for (int i = 0; i < 9; ++i) r.mutable_stopping()->add_stop_sequences("x"); }, "stopping.stop_sequences"},
-      {"empty stop", [](GenerateRequest& r) { r.mutable_stopping()->add_stop_sequences(""); }, "stopping.stop_sequences[0]"},
-      {"top_logprobs", [](GenerateRequest& r) { r.mutable_output()->set_logprobs(true); r.mutable_output()->set_top_logprobs(1000); }, "output.top_logprobs"},
-      {"long prompt", [](GenerateRequest& r) { r.set_text(std::string(20000, 'a') + " b c d e f g h i j k l m n o p q r s t u v w x y z"); }, "input"},
+      {"bad token id",
+       [](GenerateRequest& r) { r.mutable_token_ids()->add_ids(999999); },
+       "token_ids.ids[0]"},
+      {"top_p", [](GenerateRequest& r) { r.mutable_sampling()->set_top_p(2); },
+       "sampling.top_p"},
+      {"temperature",
+       [](GenerateRequest& r) { r.mutable_sampling()->set_temperature(-1); },
+       "sampling.temperature"},
+      {"max_new_tokens",
+       [](GenerateRequest& r) {
+         r.mutable_stopping()->set_max_new_tokens(1000000);
+       },
+       "stopping.max_new_tokens"},
+      {"min > max",
+       [](GenerateRequest& r) { r.mutable_stopping()->set_min_new_tokens(50); },
+       "stopping.min_new_tokens"},
+      {"stop sequences",
+       [](GenerateRequest& r) {
+         for (int i = 0; i < 9; ++i)
+           r.mutable_stopping()->add_stop_sequences("x");
+       },
+       "stopping.stop_sequences"},
+      {"empty stop",
+       [](GenerateRequest& r) { r.mutable_stopping()->add_stop_sequences(""); },
+       "stopping.stop_sequences[0]"},
+      {"top_logprobs",
+       [](GenerateRequest& r) {
+         r.mutable_output()->set_logprobs(true);
+         r.mutable_output()->set_top_logprobs(1000);
+       },
+       "output.top_logprobs"},
+      {"long prompt",
+       [](GenerateRequest& r) {
+         r.set_text(std::string(20000, 'a') +
+                    " b c d e f g h i j k l m n o p q r s t u v w x y z");
+       },
+       "input"},
   };
   for (const auto& c : cases) {
     GenerateRequest r = Prompt("hello", 10);
     c.mutate(r);
     v1::GenerateResponse out;
     grpc::Status s = Unary(r, &out);
-    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name << ": " << s.error_message();
-    EXPECT_NE(s.error_message().find(c.field), std::string::npos) << c.name << ": " << s.error_message();
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << c.name << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(c.field), std::string::npos)
+        << c.name << ": " << s.error_message();
     std::vector<GenerateStreamResponse> msgs;
-    EXPECT_EQ(Stream(r, &msgs).error_code(), grpc::StatusCode::INVALID_ARGUMENT) << c.name;
+    EXPECT_EQ(Stream(r, &msgs).error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+        << c.name;
   }
 }
 
@@ -164,7 +192,8 @@ TEST_F(GenerationTest, TokenizeDetokenizeAndModelInfo) {
   EXPECT_EQ(text.text(), "Hello world 🙂");
   v1::ModelInfo info;
   ASSERT_TRUE(stub_->GetModelInfo(&c3, v1::GetModelInfoRequest(), &info).ok());
-  EXPECT_EQ(info.model_id(), ModelDir().substr(ModelDir().rfind('/') + 1));
+  EXPECT_EQ(info.model_id(), testing::TestModelDir().substr(
+                                 testing::TestModelDir().rfind('/') + 1));
   EXPECT_TRUE(info.architecture().sparse_ff());
   EXPECT_TRUE(info.architecture().sparse_qkv());
   EXPECT_EQ(info.architecture().output_layer(), "factored");
@@ -173,7 +202,8 @@ TEST_F(GenerationTest, TokenizeDetokenizeAndModelInfo) {
 
   grpc::ClientContext c4;
   dr.add_ids(1u << 30);
-  EXPECT_EQ(stub_->Detokenize(&c4, dr, &text).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(stub_->Detokenize(&c4, dr, &text).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(GenerationTest, StopSequenceEndsTheStream) {
@@ -208,11 +238,13 @@ TEST_F(GenerationTest, CancelAndDeadline) {
   }
   {
     grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(1));
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::milliseconds(1));
     GenerateRequest r = Prompt("A long story:", 400);
     r.mutable_stopping()->set_ignore_eos(true);
     v1::GenerateResponse out;
-    EXPECT_EQ(stub_->Generate(&ctx, r, &out).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    EXPECT_EQ(stub_->Generate(&ctx, r, &out).error_code(),
+              grpc::StatusCode::DEADLINE_EXCEEDED);
   }
   // The server keeps serving afterwards.
   v1::GenerateResponse ok;
@@ -220,24 +252,28 @@ TEST_F(GenerationTest, CancelAndDeadline) {
 }
 
 TEST(GenerationOverloadTest, BurstBeyondTheQueueIsResourceExhausted) {
-  auto server = ServerProcess::Start({"--model_dir=" + ModelDir(), "--max_queued_requests=1",
-                                      "--max_running_sequences=1", "--max_batch_tokens=8"});
+  auto server = ServerProcess::Start(
+      {"--model_dir=" + testing::TestModelDir(), "--max_queued_requests=1",
+       "--max_running_sequences=1", "--max_batch_tokens=8"});
   ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = v1::TextGeneration::NewStub(
-      grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()));
+  auto stub = v1::TextGeneration::NewStub(grpc::CreateChannel(
+      (*server)->address(), grpc::InsecureChannelCredentials()));
   std::vector<std::thread> threads;
   std::atomic<int> ok{0}, exhausted{0}, other{0};
   for (int i = 0; i < 8; ++i) {
     threads.emplace_back([&] {
       grpc::ClientContext ctx;
-      ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      ctx.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(60));
       GenerateRequest r;
       r.set_text("Overload me");
       r.mutable_stopping()->set_max_new_tokens(64);
       r.mutable_stopping()->set_ignore_eos(true);
       v1::GenerateResponse out;
       grpc::Status s = stub->Generate(&ctx, r, &out);
-      (s.ok() ? ok : s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ? exhausted : other)++;
+      (s.ok()                                                   ? ok
+       : s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED ? exhausted
+                                                                : other)++;
     });
   }
   for (auto& t : threads) t.join();
@@ -247,10 +283,11 @@ TEST(GenerationOverloadTest, BurstBeyondTheQueueIsResourceExhausted) {
 }
 
 TEST(GenerationDrainTest, SigtermFinishesInFlightStreamsThenExitsZero) {
-  auto server = ServerProcess::Start({"--model_dir=" + ModelDir(), "--shutdown_grace=30"});
+  auto server = ServerProcess::Start(
+      {"--model_dir=" + testing::TestModelDir(), "--shutdown_grace=30"});
   ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = v1::TextGeneration::NewStub(
-      grpc::CreateChannel((*server)->address(), grpc::InsecureChannelCredentials()));
+  auto stub = v1::TextGeneration::NewStub(grpc::CreateChannel(
+      (*server)->address(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
   GenerateRequest r;
@@ -260,7 +297,8 @@ TEST(GenerationDrainTest, SigtermFinishesInFlightStreamsThenExitsZero) {
   auto reader = stub->GenerateStream(&ctx, r);
   GenerateStreamResponse m;
   ASSERT_TRUE(reader->Read(&m));
-  std::thread stopper([&] { EXPECT_EQ((*server)->StopWith(SIGTERM, absl::Seconds(60)), 0); });
+  std::thread stopper(
+      [&] { EXPECT_EQ((*server)->StopWith(SIGTERM, absl::Seconds(60)), 0); });
   bool saw_final = false;
   while (reader->Read(&m)) saw_final |= m.has_final();
   EXPECT_TRUE(reader->Finish().ok());

@@ -1,9 +1,9 @@
-// terraserve-load against the real server: bounded closed- and open-loop runs finish
-// with every request OK and a JSON report.
+// terraserve-load against the real server: bounded closed- and open-loop runs
+// finish with every request OK and a JSON report.
+#include <gtest/gtest.h>
+
 #include <cstdlib>
 #include <fstream>
-
-#include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
 #include "tests/testing/server_process.h"
@@ -11,20 +11,17 @@
 namespace terraserve {
 namespace {
 
-std::string ModelDir() {
-  const char* env = std::getenv("TERRASERVE_TEST_MODEL_DIR");
-  return env ? env : std::string(TERRASERVE_SOURCE_DIR) + "/models/terraformer-tiny";
-}
-
 TEST(LoadTest, ClosedAndOpenLoopRunsComplete) {
-  auto server = testing::ServerProcess::Start({"--model_dir=" + ModelDir(), "--log_requests=false"});
+  auto server = testing::ServerProcess::Start(
+      {"--model_dir=" + testing::TestModelDir(), "--log_requests=false"});
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string json = "/tmp/terraserve-load-test.json";
   for (const std::string mode : {"--concurrency=8", "--rate=50"}) {
-    auto r = testing::RunCommand({TERRASERVE_LOAD_BIN, "--addr=" + (*server)->address(), mode,
-                                  "--requests=24", "--duration_s=60", "--prompt_tokens=4:32",
-                                  "--output_tokens=4:16", "--vocab=1000", "--json_out=" + json},
-                                 absl::Seconds(120));
+    auto r = testing::RunCommand(
+        {TERRASERVE_LOAD_BIN, "--addr=" + (*server)->address(), mode,
+         "--requests=24", "--duration_s=60", "--prompt_tokens=4:32",
+         "--output_tokens=4:16", "--vocab=1000", "--json_out=" + json},
+        absl::Seconds(120));
     EXPECT_EQ(r.exit_code, 0) << r.output;
     nlohmann::json j = nlohmann::json::parse(std::ifstream(json));
     EXPECT_EQ(j["requests_ok"], 24) << r.output;

@@ -1,10 +1,12 @@
-// /metrics after real requests: the families and counts, promtool's lint, and a real
-// Prometheus (Debian package) scraping the server on loopback.
+// /metrics after real requests: the families and counts, promtool's lint, and a
+// real Prometheus (Debian package) scraping the server on loopback.
 #include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -12,9 +14,6 @@
 #include <map>
 #include <regex>
 #include <sstream>
-
-#include <grpcpp/grpcpp.h>
-#include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -27,13 +26,9 @@ namespace {
 using testing::RunCommand;
 using testing::ServerProcess;
 
-std::string ModelDir() {
-  const char* env = std::getenv("TERRASERVE_TEST_MODEL_DIR");
-  return env ? env : std::string(TERRASERVE_SOURCE_DIR) + "/models/terraformer-tiny";
-}
-
 std::string Scrape(int port) {
-  auto r = RunCommand({"/usr/bin/curl", "-sf", absl::StrCat("http://127.0.0.1:", port, "/metrics")},
+  auto r = RunCommand({"/usr/bin/curl", "-sf",
+                       absl::StrCat("http://127.0.0.1:", port, "/metrics")},
                       absl::Seconds(20));
   EXPECT_EQ(r.exit_code, 0) << r.output;
   return r.output;
@@ -44,7 +39,8 @@ double Sample(const std::string& text, const std::string& series) {
   std::istringstream in(text);
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind(series + " ", 0) == 0) return std::stod(line.substr(series.size() + 1));
+    if (line.rfind(series + " ", 0) == 0)
+      return std::stod(line.substr(series.size() + 1));
   }
   return -1;
 }
@@ -64,11 +60,11 @@ int FreePort() {
 class MetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto s = ServerProcess::Start({"--model_dir=" + ModelDir()});
+    auto s = ServerProcess::Start({"--model_dir=" + testing::TestModelDir()});
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = std::move(*s);
-    auto stub = v1::TextGeneration::NewStub(
-        grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+    auto stub = v1::TextGeneration::NewStub(grpc::CreateChannel(
+        server_->address(), grpc::InsecureChannelCredentials()));
     for (int i = 0; i < 3; ++i) {
       grpc::ClientContext ctx;
       v1::GenerateRequest r;
@@ -84,7 +80,8 @@ class MetricsTest : public ::testing::Test {
     v1::GenerateRequest bad;
     bad.set_text("");
     v1::GenerateResponse out;
-    ASSERT_EQ(stub->Generate(&ctx, bad, &out).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    ASSERT_EQ(stub->Generate(&ctx, bad, &out).error_code(),
+              grpc::StatusCode::INVALID_ARGUMENT);
   }
 
   std::unique_ptr<ServerProcess> server_;
@@ -96,29 +93,44 @@ TEST_F(MetricsTest, CountsMatchWhatWasSent) {
   EXPECT_EQ(Sample(text, "terraserve_generation_tokens_total"), generated_);
   EXPECT_EQ(generated_, 5 + 6 + 7);
   EXPECT_EQ(Sample(text, "terraserve_prompt_tokens_total"), prompt_);
-  EXPECT_EQ(Sample(text, R"(terraserve_request_success_total{finished_reason="length"})"), 3);
-  EXPECT_EQ(Sample(text, R"(terraserve_request_failure_total{reason="invalid"})"), 1);
-  EXPECT_EQ(Sample(text, R"(terraserve_grpc_server_handled_total{grpc_code="OK",grpc_method="/terraserve.v1.TextGeneration/Generate"})"), 3);
+  EXPECT_EQ(
+      Sample(text,
+             R"(terraserve_request_success_total{finished_reason="length"})"),
+      3);
+  EXPECT_EQ(
+      Sample(text, R"(terraserve_request_failure_total{reason="invalid"})"), 1);
+  EXPECT_EQ(
+      Sample(
+          text,
+          R"(terraserve_grpc_server_handled_total{grpc_code="OK",grpc_method="/terraserve.v1.TextGeneration/Generate"})"),
+      3);
   EXPECT_EQ(Sample(text, "terraserve_time_to_first_token_seconds_count"), 3);
-  EXPECT_EQ(Sample(text, "terraserve_inter_token_latency_seconds_count"), generated_ - 3);
-  EXPECT_EQ(Sample(text, "terraserve_request_generation_tokens_sum"), generated_);
+  EXPECT_EQ(Sample(text, "terraserve_inter_token_latency_seconds_count"),
+            generated_ - 3);
+  EXPECT_EQ(Sample(text, "terraserve_request_generation_tokens_sum"),
+            generated_);
   EXPECT_EQ(Sample(text, "terraserve_num_requests_running"), 0);
   EXPECT_EQ(Sample(text, "terraserve_kv_cache_usage_ratio"), 0);
   EXPECT_GT(Sample(text, "process_resident_memory_bytes"), 1e6);
-  for (const char* family : {"terraserve_e2e_request_latency_seconds_bucket{le=\"0.001\"}",
-                             "terraserve_iteration_tokens_count", "terraserve_batch_size_count",
-                             "terraserve_request_queue_time_seconds_count"}) {
+  for (const char* family :
+       {"terraserve_e2e_request_latency_seconds_bucket{le=\"0.001\"}",
+        "terraserve_iteration_tokens_count", "terraserve_batch_size_count",
+        "terraserve_request_queue_time_seconds_count"}) {
     EXPECT_GE(Sample(text, family), 0) << family;
   }
   EXPECT_NE(text.find("terraserve_info{"), std::string::npos);
-  EXPECT_NE(text.find("terraserve_iteration_duration_seconds_bucket{phase=\"decode\""), std::string::npos);
+  EXPECT_NE(
+      text.find(
+          "terraserve_iteration_duration_seconds_bucket{phase=\"decode\""),
+      std::string::npos);
 }
 
 TEST_F(MetricsTest, PromtoolAcceptsTheExposition) {
-  auto r = RunCommand({"/bin/sh", "-c",
-                       absl::StrCat("curl -sf http://127.0.0.1:", server_->metrics_port(),
-                                    "/metrics | promtool check metrics")},
-                      absl::Seconds(30));
+  auto r = RunCommand(
+      {"/bin/sh", "-c",
+       absl::StrCat("curl -sf http://127.0.0.1:", server_->metrics_port(),
+                    "/metrics | promtool check metrics")},
+      absl::Seconds(30));
   EXPECT_EQ(r.exit_code, 0) << r.output;
 }
 
@@ -129,7 +141,8 @@ TEST_F(MetricsTest, RealPrometheusScrapesTheServer) {
     std::ofstream config(dir + "/prometheus.yml");
     config << "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
            << "scrape_configs:\n  - job_name: terraserve\n    static_configs:\n"
-           << "      - targets: ['127.0.0.1:" << server_->metrics_port() << "']\n";
+           << "      - targets: ['127.0.0.1:" << server_->metrics_port()
+           << "']\n";
   }
   const int port = FreePort();
   pid_t prom = fork();
@@ -137,20 +150,27 @@ TEST_F(MetricsTest, RealPrometheusScrapesTheServer) {
     int null_fd = open("/dev/null", O_WRONLY);
     dup2(null_fd, 1);
     dup2(null_fd, 2);
-    execl("/usr/bin/prometheus", "prometheus", ("--config.file=" + dir + "/prometheus.yml").c_str(),
+    execl("/usr/bin/prometheus", "prometheus",
+          ("--config.file=" + dir + "/prometheus.yml").c_str(),
           ("--storage.tsdb.path=" + dir + "/data").c_str(),
-          ("--web.listen-address=127.0.0.1:" + std::to_string(port)).c_str(), nullptr);
+          ("--web.listen-address=127.0.0.1:" + std::to_string(port)).c_str(),
+          nullptr);
     _exit(127);
   }
-  const std::string api = absl::StrCat("http://127.0.0.1:", port, "/api/v1/query");
+  const std::string api =
+      absl::StrCat("http://127.0.0.1:", port, "/api/v1/query");
   auto query = [&api](const std::string& promql) {
-    return RunCommand({"/usr/bin/curl", "-sfG", "--data-urlencode", "query=" + promql, api},
-                      absl::Seconds(5)).output;
+    return RunCommand({"/usr/bin/curl", "-sfG", "--data-urlencode",
+                       "query=" + promql, api},
+                      absl::Seconds(5))
+        .output;
   };
   bool up = false, tokens = false;
-  for (absl::Time end = absl::Now() + absl::Seconds(60); absl::Now() < end && !(up && tokens);) {
+  for (absl::Time end = absl::Now() + absl::Seconds(60);
+       absl::Now() < end && !(up && tokens);) {
     absl::SleepFor(absl::Milliseconds(500));
-    up = std::regex_search(query("up{job=\"terraserve\"}"), std::regex(R"("value":\[[0-9.]+,"1"\])"));
+    up = std::regex_search(query("up{job=\"terraserve\"}"),
+                           std::regex(R"("value":\[[0-9.]+,"1"\])"));
     tokens = std::regex_search(query("terraserve_generation_tokens_total > 0"),
                                std::regex(R"("value":\[[0-9.]+,"18"\])"));
   }

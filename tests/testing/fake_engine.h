@@ -1,6 +1,6 @@
-// An Engine whose logits are scripted, for scheduler tests (no model, no threads).
-// Each sequence's i-th sampled position makes token script(id, i) the clear argmax.
-// KV blocks are counted like the real engine's pool.
+// An Engine whose logits are scripted, for scheduler tests (no model, no
+// threads). Each sequence's i-th sampled position makes token script(id, i) the
+// clear argmax. KV blocks are counted like the real engine's pool.
 #ifndef TERRASERVE_TESTS_TESTING_FAKE_ENGINE_H_
 #define TERRASERVE_TESTS_TESTING_FAKE_ENGINE_H_
 
@@ -19,9 +19,11 @@ class FakeEngine final : public engine::Engine {
  public:
   using Script = std::function<int32_t(engine::SequenceId, int)>;
 
-  FakeEngine(std::unique_ptr<engine::Tokenizer> tokenizer, int total_blocks, int block_size,
-             Script script)
-      : tokenizer_(std::move(tokenizer)), script_(std::move(script)), free_(total_blocks) {
+  FakeEngine(std::unique_ptr<engine::Tokenizer> tokenizer, int total_blocks,
+             int block_size, Script script)
+      : tokenizer_(std::move(tokenizer)),
+        script_(std::move(script)),
+        free_(total_blocks) {
     info_.model_id = "fake";
     info_.config.vocab_size = tokenizer_->vocab_size();
     info_.config.eos_id = tokenizer_->eos_id();
@@ -47,7 +49,8 @@ class FakeEngine final : public engine::Engine {
     free_ += it->second.first;
     seqs_.erase(it);
   }
-  absl::StatusOr<engine::StepOutput> Step(const engine::StepInput& input) override {
+  absl::StatusOr<engine::StepOutput> Step(
+      const engine::StepInput& input) override {
     ++steps_;
     if (fail_next_step_) {
       fail_next_step_ = false;
@@ -58,7 +61,8 @@ class FakeEngine final : public engine::Engine {
     for (size_t i = 0; i < input.items.size(); ++i) {
       const auto& item = input.items[i];
       auto it = seqs_.find(item.id);
-      if (it == seqs_.end()) return absl::InvalidArgumentError(absl::StrCat("unknown ", item.id));
+      if (it == seqs_.end())
+        return absl::InvalidArgumentError(absl::StrCat("unknown ", item.id));
       batch_sizes_.push_back(static_cast<int>(input.items.size()));
       if (!item.need_logits) continue;
       out.logit_items.push_back(static_cast<int>(i));
@@ -85,7 +89,8 @@ class FakeEngine final : public engine::Engine {
   std::unique_ptr<engine::Tokenizer> tokenizer_;
   Script script_;
   int free_;
-  std::map<engine::SequenceId, std::pair<int, int>> seqs_;  // blocks, sampled count
+  std::map<engine::SequenceId, std::pair<int, int>>
+      seqs_;  // blocks, sampled count
 };
 
 }  // namespace terraserve::testing

@@ -46,7 +46,8 @@ pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
   _exit(127);
 }
 
-// Waits for `pid` up to `timeout`; returns the raw wait status or -1 on timeout.
+// Waits for `pid` up to `timeout`; returns the raw wait status or -1 on
+// timeout.
 int WaitFor(pid_t pid, absl::Duration timeout) {
   absl::Time end = absl::Now() + timeout;
   while (true) {
@@ -59,13 +60,21 @@ int WaitFor(pid_t pid, absl::Duration timeout) {
 }
 
 int ExitCode(int wait_status) {
-  if (wait_status >= 0 && WIFEXITED(wait_status)) return WEXITSTATUS(wait_status);
+  if (wait_status >= 0 && WIFEXITED(wait_status))
+    return WEXITSTATUS(wait_status);
   return -1;
 }
 
 }  // namespace
 
-ProcessResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout) {
+std::string TestModelDir() {
+  const char* env = std::getenv("TERRASERVE_TEST_MODEL_DIR");
+  return env ? env
+             : std::string(TERRASERVE_SOURCE_DIR) + "/models/terraformer-tiny";
+}
+
+ProcessResult RunCommand(const std::vector<std::string>& argv,
+                         absl::Duration timeout) {
   std::string dir = MakeTempDir();
   std::string log = dir + "/out.log";
   pid_t pid = Spawn(argv, log);
@@ -85,8 +94,9 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
   std::unique_ptr<ServerProcess> p(new ServerProcess());
   p->dir_ = MakeTempDir();
   std::string port_file = p->dir_ + "/port";
-  std::vector<std::string> argv = {TERRASERVE_SERVER_BIN, "--host=127.0.0.1", "--port=0",
-                                   "--metrics_port=0", "--port_file=" + port_file};
+  std::vector<std::string> argv = {TERRASERVE_SERVER_BIN, "--host=127.0.0.1",
+                                   "--port=0", "--metrics_port=0",
+                                   "--port_file=" + port_file};
   argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
   p->pid_ = Spawn(argv, p->dir_ + "/server.log");
   absl::Time end = absl::Now() + timeout;
@@ -99,14 +109,14 @@ absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(
     int status = 0;
     if (waitpid(p->pid_, &status, WNOHANG) == p->pid_) {
       p->pid_ = -1;
-      return absl::InternalError(absl::StrCat("server exited with code ", ExitCode(status),
-                                              ": ", p->ReadLog()));
+      return absl::InternalError(absl::StrCat(
+          "server exited with code ", ExitCode(status), ": ", p->ReadLog()));
     }
     absl::SleepFor(absl::Milliseconds(20));
   }
   return absl::DeadlineExceededError(
-      absl::StrCat("server did not start within ", absl::FormatDuration(timeout), ": ",
-                   p->ReadLog()));
+      absl::StrCat("server did not start within ",
+                   absl::FormatDuration(timeout), ": ", p->ReadLog()));
 }
 
 ServerProcess::~ServerProcess() {
@@ -119,9 +129,13 @@ ServerProcess::~ServerProcess() {
   rmdir(dir_.c_str());
 }
 
-std::string ServerProcess::address() const { return absl::StrCat("127.0.0.1:", grpc_port_); }
+std::string ServerProcess::address() const {
+  return absl::StrCat("127.0.0.1:", grpc_port_);
+}
 
-std::string ServerProcess::ReadLog() const { return ReadFile(dir_ + "/server.log"); }
+std::string ServerProcess::ReadLog() const {
+  return ReadFile(dir_ + "/server.log");
+}
 
 int ServerProcess::StopWith(int signal, absl::Duration timeout) {
   if (pid_ <= 0) return -1;

@@ -1,5 +1,5 @@
-// Starts the real terraserve binary on 127.0.0.1 with free ports, for integration
-// tests. Thread-compatible.
+// Starts the real terraserve binary on 127.0.0.1 with free ports, for
+// integration tests. Thread-compatible.
 #ifndef TERRASERVE_TESTS_TESTING_SERVER_PROCESS_H_
 #define TERRASERVE_TESTS_TESTING_SERVER_PROCESS_H_
 
@@ -18,16 +18,23 @@ struct ProcessResult {
   std::string output;  // stdout and stderr together
 };
 
+// The model integration tests serve: $TERRASERVE_TEST_MODEL_DIR, or the bundled
+// one.
+std::string TestModelDir();
+
 // Runs a command to completion (bounded by `timeout`; killed after it).
 // Use {"/bin/sh", "-c", "..."} for pipelines.
-ProcessResult RunCommand(const std::vector<std::string>& argv, absl::Duration timeout);
+ProcessResult RunCommand(const std::vector<std::string>& argv,
+                         absl::Duration timeout);
 
 class ServerProcess {
  public:
   // Starts `terraserve` with `extra_flags` plus --host=127.0.0.1 --port=0
-  // --metrics_port=0, and waits until it reports its ports (once the model is loaded).
+  // --metrics_port=0, and waits until it reports its ports (once the model is
+  // loaded).
   static absl::StatusOr<std::unique_ptr<ServerProcess>> Start(
-      const std::vector<std::string>& extra_flags, absl::Duration timeout = absl::Seconds(60));
+      const std::vector<std::string>& extra_flags,
+      absl::Duration timeout = absl::Seconds(60));
   // Sends SIGKILL if still running.
   ~ServerProcess();
 
@@ -36,8 +43,8 @@ class ServerProcess {
   std::string address() const;
   // Everything the server wrote so far to stdout/stderr.
   std::string ReadLog() const;
-  // Sends `signal` and waits up to `timeout` for exit; returns the exit code, or -1
-  // on a signal death or timeout.
+  // Sends `signal` and waits up to `timeout` for exit; returns the exit code,
+  // or -1 on a signal death or timeout.
   int StopWith(int signal, absl::Duration timeout);
 
  private:

@@ -1,12 +1,12 @@
 // Every optimised kernel against its naive reference twin on random shapes.
 #include "engine/kernels/cpu_kernels.h"
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cmath>
 #include <random>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "engine/kernels/linear.h"
 #include "engine/kernels/onednn_linear.h"
@@ -38,7 +38,8 @@ TEST(VectorOpsTest, DotAndAxpyMatchScalarOnOddLengths) {
     EXPECT_NEAR(Dot(a.data(), b.data(), n), ref, 1e-4 * std::sqrt(n)) << n;
     auto y = b;
     Axpy(0.5f, a.data(), y.data(), n);
-    for (int i = 0; i < n; ++i) ASSERT_NEAR(y[i], b[i] + 0.5f * a[i], 1e-6) << n;
+    for (int i = 0; i < n; ++i)
+      ASSERT_NEAR(y[i], b[i] + 0.5f * a[i], 1e-6) << n;
   }
 }
 
@@ -47,10 +48,13 @@ TEST(CpuKernelsTest, LayerNormMatchesReference) {
   for (bool center : {true, false}) {
     for (int d : {1, 5, 64, 257}) {
       const int rows = 3;
-      auto x = Random(rows * d, rng, 3), scale = Random(d, rng), bias = Random(d, rng);
+      auto x = Random(rows * d, rng, 3), scale = Random(d, rng),
+           bias = Random(d, rng);
       std::vector<float> y(rows * d), r(rows * d);
-      kernels::LayerNorm(x.data(), rows, d, scale.data(), bias.data(), center, y.data());
-      reference::LayerNorm(x.data(), rows, d, scale.data(), bias.data(), center, r.data());
+      kernels::LayerNorm(x.data(), rows, d, scale.data(), bias.data(), center,
+                         y.data());
+      reference::LayerNorm(x.data(), rows, d, scale.data(), bias.data(), center,
+                           r.data());
       EXPECT_LT(MaxAbsDiff(y, r), 1e-4) << d << " center=" << center;
     }
   }
@@ -67,22 +71,27 @@ TEST(CpuKernelsTest, SoftmaxAndEmbedMatchReference) {
   auto table = Random(V * d, rng), pos = Random(8 * d, rng);
   std::vector<int32_t> ids = {0, 10, 3, 3, 7}, positions = {0, 1, 2, 7, 4};
   std::vector<float> a(n * d), b(n * d);
-  kernels::Embed(table.data(), pos.data(), ids.data(), positions.data(), n, d, a.data());
-  reference::Embed(table.data(), pos.data(), ids.data(), positions.data(), n, d, b.data());
+  kernels::Embed(table.data(), pos.data(), ids.data(), positions.data(), n, d,
+                 a.data());
+  reference::Embed(table.data(), pos.data(), ids.data(), positions.data(), n, d,
+                   b.data());
   EXPECT_EQ(a, b);
 }
 
 TEST(CpuKernelsTest, CausalAttentionOverPagedCacheMatchesReference) {
   std::mt19937 rng(4);
   for (int block_size : {1, 4, 16}) {
-    for (auto [T, start] : {std::pair<int, int>{1, 0}, {1, 9}, {6, 0}, {5, 11}}) {
+    for (auto [T, start] :
+         {std::pair<int, int>{1, 0}, {1, 9}, {6, 0}, {5, 11}}) {
       const int heads = 4, d = 32, len = start + T;
       const int n_blocks = (len + block_size - 1) / block_size + 2;
-      std::vector<float> pool = Random(size_t(n_blocks) * 2 * block_size * d, rng);
+      std::vector<float> pool =
+          Random(size_t(n_blocks) * 2 * block_size * d, rng);
       std::vector<int32_t> blocks(n_blocks);
-      for (int i = 0; i < n_blocks; ++i) blocks[i] = n_blocks - 1 - i;  // scattered
-      KvView kv{pool.data(), blocks.data(), block_size, d, 2LL * block_size * d,
-                int64_t(block_size) * d};
+      for (int i = 0; i < n_blocks; ++i)
+        blocks[i] = n_blocks - 1 - i;  // scattered
+      KvView kv{pool.data(), blocks.data(),        block_size,
+                d,           2LL * block_size * d, int64_t(block_size) * d};
       auto q = Random(T * d, rng);
       std::vector<float> a(T * d), b(T * d);
       kernels::CausalAttention(q.data(), T, start, heads, kv, a.data());
@@ -94,21 +103,25 @@ TEST(CpuKernelsTest, CausalAttentionOverPagedCacheMatchesReference) {
 
 TEST(CpuKernelsTest, SparseFfRowAndBlockArgmaxMatchReference) {
   std::mt19937 rng(5);
-  for (auto [d, n_blocks, block] : {std::tuple<int, int, int>{16, 4, 8}, {33, 7, 3}, {64, 16, 16}}) {
+  for (auto [d, n_blocks, block] :
+       {std::tuple<int, int, int>{16, 4, 8}, {33, 7, 3}, {64, 16, 16}}) {
     const int f = n_blocks * block;
     auto w1t = Random(f * d, rng), w2 = Random(f * d, rng), b2 = Random(d, rng);
     auto x = Random(d, rng), logits = Random(f, rng);
-    logits[block + 2] = logits[block + 1] = 100;  // a tie: the first index must win
+    logits[block + 2] = logits[block + 1] =
+        100;  // a tie: the first index must win
     std::vector<int32_t> i1(n_blocks), i2(n_blocks);
     std::vector<float> p1(n_blocks), p2(n_blocks);
     kernels::BlockArgmax(logits.data(), n_blocks, block, i1.data(), p1.data());
-    reference::BlockArgmax(logits.data(), n_blocks, block, i2.data(), p2.data());
+    reference::BlockArgmax(logits.data(), n_blocks, block, i2.data(),
+                           p2.data());
     EXPECT_EQ(i1, i2);
     EXPECT_EQ(i1[1], block > 2 ? 1 : i1[1]);
     EXPECT_LT(MaxAbsDiff(p1, p2), 1e-6);
     SparseFfWeights w{w1t.data(), w2.data(), b2.data(), d, n_blocks, block};
     std::vector<float> y1(d), y2(d);
-    for (const float* probs : {static_cast<const float*>(nullptr), static_cast<const float*>(p1.data())}) {
+    for (const float* probs : {static_cast<const float*>(nullptr),
+                               static_cast<const float*>(p1.data())}) {
       kernels::SparseFfRow(x.data(), i1.data(), probs, w, y1.data());
       reference::SparseFfRow(x.data(), i1.data(), probs, w, y2.data());
       EXPECT_LT(MaxAbsDiff(y1, y2), 1e-4) << d;
@@ -118,20 +131,26 @@ TEST(CpuKernelsTest, SparseFfRowAndBlockArgmaxMatchReference) {
 
 TEST(CpuKernelsTest, CausalConvMatchesReference) {
   std::mt19937 rng(6);
-  for (auto [S, M, kL, kS, T] : {std::tuple<int, int, int, int, int>{4, 8, 3, 3, 1},
-                                 {4, 8, 3, 1, 5}, {1, 5, 2, 3, 3}, {16, 4, 3, 3, 7}}) {
+  for (auto [S, M, kL, kS, T] :
+       {std::tuple<int, int, int, int, int>{4, 8, 3, 3, 1},
+        {4, 8, 3, 1, 5},
+        {1, 5, 2, 3, 3},
+        {16, 4, 3, 3, 7}}) {
     auto hist = Random((kL - 1) * S * M, rng), y = Random(T * S * M, rng);
     auto w = Random(kL * kS * M * M, rng), b = Random(M, rng);
     std::vector<float> a(T * S * M), r(T * S * M);
-    kernels::CausalConv(hist.data(), y.data(), T, S, M, kL, kS, w.data(), b.data(), a.data());
-    reference::CausalConv(hist.data(), y.data(), T, S, M, kL, kS, w.data(), b.data(), r.data());
+    kernels::CausalConv(hist.data(), y.data(), T, S, M, kL, kS, w.data(),
+                        b.data(), a.data());
+    reference::CausalConv(hist.data(), y.data(), T, S, M, kL, kS, w.data(),
+                          b.data(), r.data());
     EXPECT_LT(MaxAbsDiff(a, r), 1e-4) << S << "x" << M;
   }
 }
 
 TEST(OnednnLinearTest, MatchesReferenceForManyRowCounts) {
   std::mt19937 rng(7);
-  for (auto [k, n] : {std::pair<int, int>{1, 1}, {17, 5}, {64, 96}, {256, 33}}) {
+  for (auto [k, n] :
+       {std::pair<int, int>{1, 1}, {17, 5}, {64, 96}, {256, 33}}) {
     auto w = Random(k * n, rng, 0.3f), b = Random(n, rng);
     auto fast = MakeOnednnLinear(w, b, k, n);
     ASSERT_TRUE(fast.ok()) << fast.status();

@@ -1,8 +1,8 @@
 #include "engine/kv_cache/kv_block_pool.h"
 
-#include <set>
-
 #include <gtest/gtest.h>
+
+#include <set>
 
 #include "tests/testing/status_matchers.h"
 

@@ -1,9 +1,9 @@
 // Config parsing and model loading: every bad input is a clear error.
-#include <map>
-#include <string>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <map>
+#include <string>
 
 #include "engine/model/model_config.h"
 #include "engine/model/terraformer_model.h"
@@ -18,18 +18,19 @@ using ::terraserve::testing::SafetensorsBuilder;
 using ::terraserve::testing::StatusIs;
 using ::testing::HasSubstr;
 
-// Records every tensor a model asks for (with random values), so a test can write a
-// matching safetensors file without hard-coding the layout.
+// Records every tensor a model asks for (with random values), so a test can
+// write a matching safetensors file without hard-coding the layout.
 class RecordingSource final : public WeightSource {
  public:
-  absl::StatusOr<std::vector<float>> Take(const std::string& name,
-                                          const std::vector<int64_t>& shape) override {
+  absl::StatusOr<std::vector<float>> Take(
+      const std::string& name, const std::vector<int64_t>& shape) override {
     auto v = random_.Take(name, shape);
     if (v.ok()) tensors_[name] = {shape, *v};
     return v;
   }
   absl::Status CheckAllUsed() const override { return absl::OkStatus(); }
-  std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>> tensors_;
+  std::map<std::string, std::pair<std::vector<int64_t>, std::vector<float>>>
+      tensors_;
 
  private:
   RandomWeights random_{1};
@@ -53,7 +54,8 @@ ModelConfig SmallConfig() {
   return c;
 }
 
-SafetensorsBuilder BuilderFor(const ModelConfig& c, const std::string& skip = "",
+SafetensorsBuilder BuilderFor(const ModelConfig& c,
+                              const std::string& skip = "",
                               const std::string& reshape = "") {
   RecordingSource rec;
   EXPECT_OK(TerraformerModel::Load(c, rec));
@@ -69,10 +71,10 @@ SafetensorsBuilder BuilderFor(const ModelConfig& c, const std::string& skip = ""
   return b;
 }
 
-absl::StatusOr<std::unique_ptr<TerraformerModel>> LoadBytes(const ModelConfig& c,
-                                                            const std::string& bytes) {
-  auto file = SafetensorsFile::FromBuffer(reinterpret_cast<const uint8_t*>(bytes.data()),
-                                          bytes.size());
+absl::StatusOr<std::unique_ptr<TerraformerModel>> LoadBytes(
+    const ModelConfig& c, const std::string& bytes) {
+  auto file = SafetensorsFile::FromBuffer(
+      reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
   if (!file.ok()) return file.status();
   WeightLoader loader(file->get());
   return TerraformerModel::Load(c, loader);
@@ -100,10 +102,14 @@ TEST(ModelConfigTest, RejectsBadConfigsNamingTheField) {
       {R"({"d_model": "big"})", "d_model: must be an integer"},
       {R"({"colour": 1})", "colour: unknown field"},
       {R"({"attention": "lsh"})", "attention: 'lsh' is not one of"},
-      {R"({"d_model": 30, "n_heads": 4})", "n_heads: d_model 30 is not divisible by 4"},
-      {R"({"ff": "sparse", "ff_block_size": 0, "ff_lowrank": 4})", "ff_block_size: must be > 0"},
-      {R"({"ff": "sparse", "ff_block_size": 7, "ff_lowrank": 4})", "d_ff 256 is not divisible by 7"},
-      {R"({"output": "factored", "loss_modules": 5})", "vocab_size 256 is not divisible by 5"},
+      {R"({"d_model": 30, "n_heads": 4})",
+       "n_heads: d_model 30 is not divisible by 4"},
+      {R"({"ff": "sparse", "ff_block_size": 0, "ff_lowrank": 4})",
+       "ff_block_size: must be > 0"},
+      {R"({"ff": "sparse", "ff_block_size": 7, "ff_lowrank": 4})",
+       "d_ff 256 is not divisible by 7"},
+      {R"({"output": "factored", "loss_modules": 5})",
+       "vocab_size 256 is not divisible by 5"},
       {R"({"eos_id": 999})", "eos_id: 999 is outside"},
       {R"({"reversible": 1})", "reversible: must be true or false"},
       {R"({"architecture": "rnn"})", "architecture: 'rnn'"},
@@ -125,16 +131,20 @@ TEST(ModelLoadingTest, LoadsMatchingWeights) {
 
 TEST(ModelLoadingTest, NamesTheMissingTensor) {
   ModelConfig c = SmallConfig();
-  EXPECT_THAT(LoadBytes(c, BuilderFor(c, "dec.1.ff.w2").Build()),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("missing tensor 'dec.1.ff.w2' (expected shape [4, 8, 16])")));
+  EXPECT_THAT(
+      LoadBytes(c, BuilderFor(c, "dec.1.ff.w2").Build()),
+      StatusIs(
+          absl::StatusCode::kInvalidArgument,
+          HasSubstr(
+              "missing tensor 'dec.1.ff.w2' (expected shape [4, 8, 16])")));
 }
 
 TEST(ModelLoadingTest, NamesTensorExpectedAndFoundShape) {
   ModelConfig c = SmallConfig();
-  EXPECT_THAT(LoadBytes(c, BuilderFor(c, "", "dec.0.ln.bias").Build()),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("'dec.0.ln.bias' expected shape [16], found [17]")));
+  EXPECT_THAT(
+      LoadBytes(c, BuilderFor(c, "", "dec.0.ln.bias").Build()),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("'dec.0.ln.bias' expected shape [16], found [17]")));
 }
 
 TEST(ModelLoadingTest, RejectsWeightsOfAnotherArchitecture) {
@@ -142,14 +152,17 @@ TEST(ModelLoadingTest, RejectsWeightsOfAnotherArchitecture) {
   ModelConfig sparse = SmallConfig();
   ModelConfig dense = sparse;
   dense.ff = FfKind::kDense;
-  EXPECT_THAT(LoadBytes(dense, BuilderFor(sparse).Build()),
-              StatusIs(absl::StatusCode::kInvalidArgument,
-                       HasSubstr("'dec.1.ff.w1' expected shape [16, 32], found [16, 8, 4]")));
+  EXPECT_THAT(
+      LoadBytes(dense, BuilderFor(sparse).Build()),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr(
+                   "'dec.1.ff.w1' expected shape [16, 32], found [16, 8, 4]")));
   // Extra tensors (e.g. an old trax layout's leftovers) are named too.
   auto b = BuilderFor(sparse);
   b.Add("dec.1.ff.old_w2", {2}, {1, 2});
   EXPECT_THAT(LoadBytes(sparse, b.Build()),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("dec.1.ff.old_w2")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("dec.1.ff.old_w2")));
 }
 
 TEST(ModelLoadingTest, RejectsIntegerWeights) {
@@ -157,7 +170,8 @@ TEST(ModelLoadingTest, RejectsIntegerWeights) {
   auto b = BuilderFor(c);
   b.header()["embed"]["dtype"] = "I32";
   EXPECT_THAT(LoadBytes(c, b.Build()),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("'embed' has dtype I32")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("'embed' has dtype I32")));
 }
 
 TEST(ModelLoadingTest, EncoderDecoderIsClearlyUnsupported) {
@@ -165,8 +179,9 @@ TEST(ModelLoadingTest, EncoderDecoderIsClearlyUnsupported) {
   c.architecture = "encoder_decoder";
   c.n_encoder_layers = 1;
   RandomWeights w(1);
-  EXPECT_THAT(TerraformerModel::Load(c, w),
-              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("encoder_decoder")));
+  EXPECT_THAT(
+      TerraformerModel::Load(c, w),
+      StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("encoder_decoder")));
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The C++ engine against the PyTorch reference (training/parity.py), number for
-// number: every configuration, decoded token by token, prefilled whole, prefilled in
-// chunks, and batched together with other sequences.
+// number: every configuration, decoded token by token, prefilled whole,
+// prefilled in chunks, and batched together with other sequences.
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -8,8 +10,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "engine/terraformer_engine.h"
 #include "engine/weights/safetensors.h"
@@ -43,7 +43,8 @@ std::vector<std::string> ParityModels() {
 }
 
 std::string ModelDirFor(const std::string& name) {
-  // The bundled model's vectors sit beside a copy-less entry: its weights live in models/.
+  // The bundled model's vectors sit beside a copy-less entry: its weights live
+  // in models/.
   std::string local = ParityDir() + "/" + name;
   if (std::filesystem::exists(local + "/model.safetensors")) return local;
   return std::string(TERRASERVE_SOURCE_DIR) + "/models/" + name;
@@ -57,20 +58,25 @@ class ParityTest : public ::testing::TestWithParam<std::string> {
     std::stringstream ss;
     ss << in.rdbuf();
     ASSERT_OK_AND_ASSIGN(config_, ModelConfig::FromJson(ss.str()));
-    ASSERT_OK_AND_ASSIGN(auto weights, SafetensorsFile::Open(dir + "/model.safetensors"));
+    ASSERT_OK_AND_ASSIGN(auto weights,
+                         SafetensorsFile::Open(dir + "/model.safetensors"));
     EngineOptions options;
     options.kv_block_size = 4;  // small blocks: sequences span several
     WeightLoader loader(weights.get());
-    ASSERT_OK_AND_ASSIGN(engine_, TerraformerEngine::Create(config_, loader, nullptr,
-                                                            options, GetParam()));
-    ASSERT_OK_AND_ASSIGN(parity_, SafetensorsFile::Open(ParityDir() + "/" + GetParam() +
-                                                        "/parity.safetensors"));
+    ASSERT_OK_AND_ASSIGN(
+        engine_, TerraformerEngine::Create(config_, loader, nullptr, options,
+                                           GetParam()));
+    ASSERT_OK_AND_ASSIGN(parity_,
+                         SafetensorsFile::Open(ParityDir() + "/" + GetParam() +
+                                               "/parity.safetensors"));
     for (int i = 0;; ++i) {
       auto toks = parity_->Get("tokens." + std::to_string(i));
       if (!toks.ok()) break;
       Case c;
-      for (float v : SafetensorsFile::ToFloat(*toks)) c.tokens.push_back(static_cast<int32_t>(v));
-      ASSERT_OK_AND_ASSIGN(auto logits, parity_->Get("logits." + std::to_string(i)));
+      for (float v : SafetensorsFile::ToFloat(*toks))
+        c.tokens.push_back(static_cast<int32_t>(v));
+      ASSERT_OK_AND_ASSIGN(auto logits,
+                           parity_->Get("logits." + std::to_string(i)));
       c.logits = SafetensorsFile::ToFloat(logits);
       cases_.push_back(std::move(c));
     }
@@ -78,24 +84,27 @@ class ParityTest : public ::testing::TestWithParam<std::string> {
   }
 
   // Compares logits row `row` of `out` with position `pos` of case `c`.
-  void ExpectLogits(const StepOutput& out, size_t row, const Case& c, size_t pos,
-                    const std::string& what) {
+  void ExpectLogits(const StepOutput& out, size_t row, const Case& c,
+                    size_t pos, const std::string& what) {
     const int V = config_.vocab_size;
     float worst = 0;
     for (int v = 0; v < V; ++v) {
-      worst = std::max(worst, std::abs(out.logits[row * V + v] - c.logits[pos * V + v]));
+      worst = std::max(
+          worst, std::abs(out.logits[row * V + v] - c.logits[pos * V + v]));
     }
     EXPECT_LE(worst, kTolerance) << what << " at position " << pos;
   }
 
-  // Runs case `c` as sequence `id` in chunks of `chunk` tokens, checking every chunk's
-  // last logits.
-  void RunChunked(const Case& c, int chunk, SequenceId id, const std::string& what) {
+  // Runs case `c` as sequence `id` in chunks of `chunk` tokens, checking every
+  // chunk's last logits.
+  void RunChunked(const Case& c, int chunk, SequenceId id,
+                  const std::string& what) {
     ASSERT_OK(engine_->AddSequence(id, c.tokens.size()));
     for (size_t pos = 0; pos < c.tokens.size(); pos += chunk) {
       size_t end = std::min(c.tokens.size(), pos + chunk);
       StepInput in;
-      in.items.push_back({id, {c.tokens.begin() + pos, c.tokens.begin() + end}, true});
+      in.items.push_back(
+          {id, {c.tokens.begin() + pos, c.tokens.begin() + end}, true});
       ASSERT_OK_AND_ASSIGN(StepOutput out, engine_->Step(in));
       ExpectLogits(out, 0, c, end - 1, what);
     }
@@ -113,7 +122,8 @@ TEST_P(ParityTest, StepByStepDecode) {
 }
 
 TEST_P(ParityTest, WholePrefill) {
-  for (const Case& c : cases_) RunChunked(c, static_cast<int>(c.tokens.size()), 2, "prefill");
+  for (const Case& c : cases_)
+    RunChunked(c, static_cast<int>(c.tokens.size()), 2, "prefill");
 }
 
 TEST_P(ParityTest, ChunkedPrefill) {
@@ -124,13 +134,14 @@ TEST_P(ParityTest, SparseFfPathsAgree) {
   if (config_.ff != FfKind::kSparse) GTEST_SKIP() << "dense FF";
   for (int path : {1, 2}) {  // gather, masked GEMM
     engine_->model().SetSparseFfPath(path);
-    for (const Case& c : cases_) RunChunked(c, 4, 10 + path, "sparse path " + std::to_string(path));
+    for (const Case& c : cases_)
+      RunChunked(c, 4, 10 + path, "sparse path " + std::to_string(path));
   }
 }
 
 TEST_P(ParityTest, MixedBatch) {
-  // Every case at once: each step, case i contributes a chunk of (i + 1) tokens (or
-  // one token), so prefill chunks and decodes share forward passes.
+  // Every case at once: each step, case i contributes a chunk of (i + 1) tokens
+  // (or one token), so prefill chunks and decodes share forward passes.
   std::vector<size_t> pos(cases_.size(), 0);
   for (size_t i = 0; i < cases_.size(); ++i) {
     ASSERT_OK(engine_->AddSequence(100 + i, cases_[i].tokens.size()));
@@ -142,7 +153,9 @@ TEST_P(ParityTest, MixedBatch) {
       const auto& toks = cases_[i].tokens;
       if (pos[i] >= toks.size()) continue;
       size_t end = std::min(toks.size(), pos[i] + i + 1);
-      in.items.push_back({SequenceId(100 + i), {toks.begin() + pos[i], toks.begin() + end}, true});
+      in.items.push_back({SequenceId(100 + i),
+                          {toks.begin() + pos[i], toks.begin() + end},
+                          true});
       expect.push_back({i, end - 1});
       pos[i] = end;
     }
@@ -150,17 +163,20 @@ TEST_P(ParityTest, MixedBatch) {
     ASSERT_OK_AND_ASSIGN(StepOutput out, engine_->Step(in));
     ASSERT_EQ(out.logit_items.size(), expect.size());
     for (size_t r = 0; r < expect.size(); ++r) {
-      ExpectLogits(out, r, cases_[expect[r].first], expect[r].second, "mixed batch");
+      ExpectLogits(out, r, cases_[expect[r].first], expect[r].second,
+                   "mixed batch");
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllModels, ParityTest, ::testing::ValuesIn(ParityModels()),
+INSTANTIATE_TEST_SUITE_P(AllModels, ParityTest,
+                         ::testing::ValuesIn(ParityModels()),
                          [](const auto& info) { return info.param; });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ParityTest);
 
 TEST(ParityVectorsTest, Present) {
-  EXPECT_GE(ParityModels().size(), 10u) << "run training/parity.py --out " << ParityDir();
+  EXPECT_GE(ParityModels().size(), 10u)
+      << "run training/parity.py --out " << ParityDir();
 }
 
 }  // namespace

@@ -1,10 +1,10 @@
 #include "engine/sampler/sampler.h"
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <map>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "tests/testing/status_matchers.h"
 
@@ -62,13 +62,17 @@ TEST(SamplerTest, TopKTopPAndMinPRestrictTheCandidates) {
   SamplingParams p;
   p.temperature = 1;
   p.top_k = 2;
-  for (auto& [id, count] : Histogram(p, 2000)) EXPECT_TRUE(id == 1 || id == 4) << id;
+  for (auto& [id, count] : Histogram(p, 2000))
+    EXPECT_TRUE(id == 1 || id == 4) << id;
   p.top_k = 0;
-  p.top_p = 0.5f;  // the two 3.0 logits hold ~0.64 together; the first alone < 0.5
-  for (auto& [id, count] : Histogram(p, 2000)) EXPECT_TRUE(id == 1 || id == 4) << id;
+  p.top_p =
+      0.5f;  // the two 3.0 logits hold ~0.64 together; the first alone < 0.5
+  for (auto& [id, count] : Histogram(p, 2000))
+    EXPECT_TRUE(id == 1 || id == 4) << id;
   p.top_p = 1;
   p.min_p = 0.3f;  // e^2 / e^3 = 0.37 stays, e^1 / e^3 = 0.14 goes
-  for (auto& [id, count] : Histogram(p, 2000)) EXPECT_TRUE(id == 1 || id == 4 || id == 2) << id;
+  for (auto& [id, count] : Histogram(p, 2000))
+    EXPECT_TRUE(id == 1 || id == 4 || id == 2) << id;
 }
 
 TEST(SamplerTest, SameSeedSameTokensDifferentSeedDiffers) {
@@ -95,12 +99,14 @@ TEST(SamplerTest, PenaltiesChangeTheChoice) {
   p.repetition_penalty = 2;  // token 1 is in the prompt: 3 -> 1.5, so 4 wins
   EXPECT_EQ(Sampler(p, {1}).Sample(l.data(), 6).id, 4);
   SamplingParams q;
-  q.presence_penalty = 1.5f;  // after emitting 1, its logit drops to 1.5; then 4 wins
+  q.presence_penalty =
+      1.5f;  // after emitting 1, its logit drops to 1.5; then 4 wins
   Sampler s(q, {});
   EXPECT_EQ(s.Sample(l.data(), 6).id, 1);
   EXPECT_EQ(s.Sample(l.data(), 6).id, 4);
   SamplingParams f;
-  f.frequency_penalty = 1.2f;  // 1 (3.0), then 4 (3.0 > 1.8), then 2 (2.0 > 1.8)
+  f.frequency_penalty =
+      1.2f;  // 1 (3.0), then 4 (3.0 > 1.8), then 2 (2.0 > 1.8)
   Sampler t(f, {});
   EXPECT_EQ(t.Sample(l.data(), 6).id, 1);
   EXPECT_EQ(t.Sample(l.data(), 6).id, 4);
@@ -111,18 +117,22 @@ TEST(SamplerTest, ValidateNamesFieldAndRange) {
   SamplingParams p;
   EXPECT_OK(p.Validate(10));
   p.temperature = -1;
-  EXPECT_THAT(p.Validate(10), StatusIs(absl::StatusCode::kInvalidArgument,
-                                       HasSubstr("sampling.temperature must be in [0, 100]")));
+  EXPECT_THAT(p.Validate(10),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("sampling.temperature must be in [0, 100]")));
   p = SamplingParams();
   p.top_k = 11;
-  EXPECT_THAT(p.Validate(10), StatusIs(absl::StatusCode::kInvalidArgument,
-                                       HasSubstr("sampling.top_k must be in [0, 10]")));
+  EXPECT_THAT(p.Validate(10),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("sampling.top_k must be in [0, 10]")));
   p = SamplingParams();
   p.top_p = 1.5f;
-  EXPECT_THAT(p.Validate(10), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("top_p")));
+  EXPECT_THAT(p.Validate(10),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("top_p")));
   p = SamplingParams();
   p.top_p = NAN;
-  EXPECT_THAT(p.Validate(10), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("top_p")));
+  EXPECT_THAT(p.Validate(10),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("top_p")));
 }
 
 }  // namespace

@@ -1,14 +1,15 @@
-// The engine's SentencePiece BPE tokenizer against SentencePiece itself (vectors from
-// training/parity.py), plus incremental detokenization and bad model files.
+// The engine's SentencePiece BPE tokenizer against SentencePiece itself
+// (vectors from training/parity.py), plus incremental detokenization and bad
+// model files.
 #include "engine/tokenizer/tokenizer.h"
-
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "tests/testing/status_matchers.h"
 
@@ -18,18 +19,22 @@ namespace {
 using ::terraserve::testing::StatusIs;
 using ::testing::HasSubstr;
 
-std::string BundledModelDir() { return std::string(TERRASERVE_SOURCE_DIR) + "/models/terraformer-tiny"; }
+std::string BundledModelDir() {
+  return std::string(TERRASERVE_SOURCE_DIR) + "/models/terraformer-tiny";
+}
 
 class TokenizerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ASSERT_OK_AND_ASSIGN(tok_, Tokenizer::Load(BundledModelDir() + "/tokenizer.model"));
+    ASSERT_OK_AND_ASSIGN(
+        tok_, Tokenizer::Load(BundledModelDir() + "/tokenizer.model"));
   }
   std::unique_ptr<Tokenizer> tok_;
 };
 
 TEST_F(TokenizerTest, MatchesSentencePieceOnSamplesAndCorpus) {
-  std::ifstream in(std::string(TERRASERVE_PARITY_DIR) + "/terraformer-tiny/tokenizer.json");
+  std::ifstream in(std::string(TERRASERVE_PARITY_DIR) +
+                   "/terraformer-tiny/tokenizer.json");
   ASSERT_TRUE(in) << "run training/parity.py (the parity_vectors test) first";
   nlohmann::json cases = nlohmann::json::parse(in);
   ASSERT_GT(cases.size(), 100u);
@@ -66,24 +71,31 @@ TEST_F(TokenizerTest, IncrementalDetokenizationNeverSplitsCharacters) {
     joined += piece;
   }
   joined += d.Flush();
-  EXPECT_EQ(joined, " " + text);  // the continuation keeps the dummy-prefix space
+  EXPECT_EQ(joined,
+            " " + text);  // the continuation keeps the dummy-prefix space
 }
 
 TEST(Utf8Test, CompletePrefixAndSanitize) {
   EXPECT_EQ(CompleteUtf8Prefix("abc"), 3u);
   EXPECT_EQ(CompleteUtf8Prefix("ab\xF0\x9F"), 2u);
   EXPECT_EQ(CompleteUtf8Prefix("\xF0\x9F\x99\x82"), 4u);
-  EXPECT_EQ(SanitizeUtf8("a\xFF" "b"), "a\xEF\xBF\xBD" "b");
+  EXPECT_EQ(SanitizeUtf8("a\xFF"
+                         "b"),
+            "a\xEF\xBF\xBD"
+            "b");
   EXPECT_EQ(SanitizeUtf8("\xC3"), "\xEF\xBF\xBD");
 }
 
 TEST(TokenizerLoadTest, RejectsBadModels) {
   EXPECT_THAT(Tokenizer::Load("/nonexistent/tokenizer.model"),
-              StatusIs(absl::StatusCode::kNotFound, HasSubstr("/nonexistent/tokenizer.model")));
+              StatusIs(absl::StatusCode::kNotFound,
+                       HasSubstr("/nonexistent/tokenizer.model")));
   EXPECT_THAT(Tokenizer::FromBytes("not a model at all \xff\xff\xff"),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("not a SentencePiece model")));
-  EXPECT_THAT(Tokenizer::FromBytes(""),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no pieces")));
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("not a SentencePiece model")));
+  EXPECT_THAT(
+      Tokenizer::FromBytes(""),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no pieces")));
   // A truncated copy of the real model.
   std::ifstream in(BundledModelDir() + "/tokenizer.model", std::ios::binary);
   std::stringstream ss;

@@ -1,8 +1,8 @@
 #include "server/grpc/status_util.h"
 
-#include <string>
-
 #include <gtest/gtest.h>
+
+#include <string>
 
 namespace terraserve::server {
 namespace {
@@ -19,7 +19,8 @@ TEST(StatusUtilTest, MapsEveryCode) {
 }
 
 TEST(StatusUtilTest, TruncatesLongMessages) {
-  grpc::Status g = ToGrpcStatus(absl::InvalidArgumentError(std::string(5000, 'x')));
+  grpc::Status g =
+      ToGrpcStatus(absl::InvalidArgumentError(std::string(5000, 'x')));
   EXPECT_EQ(g.error_message().size(), kMaxStatusMessageBytes);
   EXPECT_EQ(g.error_message().substr(kMaxStatusMessageBytes - 3), "...");
 }

@@ -1,12 +1,12 @@
-// Scheduler behaviour with a scripted FakeEngine, driven step by step (no threads)
-// except where the test is about the thread.
+// Scheduler behaviour with a scripted FakeEngine, driven step by step (no
+// threads) except where the test is about the thread.
 #include "server/scheduler/scheduler.h"
-
-#include <string>
-#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "tests/testing/fake_engine.h"
@@ -47,16 +47,22 @@ class RecordingSink final : public ResponseSink {
 
 class SchedulerTest : public ::testing::Test {
  protected:
-  void Make(FakeEngine::Script script, int blocks = 64, SchedulerOptions options = {}) {
-    auto tok = engine::Tokenizer::Load(std::string(TERRASERVE_SOURCE_DIR) +
-                                       "/models/terraformer-tiny/tokenizer.model");
+  void Make(FakeEngine::Script script, int blocks = 64,
+            SchedulerOptions options = {}) {
+    auto tok =
+        engine::Tokenizer::Load(std::string(TERRASERVE_SOURCE_DIR) +
+                                "/models/terraformer-tiny/tokenizer.model");
     ASSERT_OK(tok.status());
     tok_ = tok->get();
-    engine_ = std::make_unique<FakeEngine>(std::move(*tok), blocks, 4, std::move(script));
-    ASSERT_OK_AND_ASSIGN(scheduler_, Scheduler::Create(engine_.get(), options, nullptr));
+    engine_ = std::make_unique<FakeEngine>(std::move(*tok), blocks, 4,
+                                           std::move(script));
+    ASSERT_OK_AND_ASSIGN(scheduler_,
+                         Scheduler::Create(engine_.get(), options, nullptr));
   }
 
-  std::unique_ptr<GenerationRequest> Request(int max_new, std::vector<int32_t> prompt = {1, 5, 6}) {
+  std::unique_ptr<GenerationRequest> Request(int max_new,
+                                             std::vector<int32_t> prompt = {
+                                                 1, 5, 6}) {
     auto r = std::make_unique<GenerationRequest>();
     r->prompt = std::move(prompt);
     r->max_new_tokens = max_new;
@@ -77,7 +83,9 @@ class SchedulerTest : public ::testing::Test {
 };
 
 TEST_F(SchedulerTest, GeneratesUntilMaxNewTokens) {
-  Make([this](engine::SequenceId, int i) { return Id(i % 2 ? " cat" : " the"); });
+  Make([this](engine::SequenceId, int i) {
+    return Id(i % 2 ? " cat" : " the");
+  });
   auto sink = std::make_shared<RecordingSink>();
   ASSERT_OK(scheduler_->Submit(Request(4), sink).status());
   RunUntilIdle();
@@ -91,7 +99,9 @@ TEST_F(SchedulerTest, GeneratesUntilMaxNewTokens) {
 }
 
 TEST_F(SchedulerTest, EosStopsUnlessIgnoredOrBeforeMinTokens) {
-  Make([this](engine::SequenceId id, int i) { return i == 1 || id == 99 ? tok_->eos_id() : Id(" a"); });
+  Make([this](engine::SequenceId id, int i) {
+    return i == 1 || id == 99 ? tok_->eos_id() : Id(" a");
+  });
   auto sink = std::make_shared<RecordingSink>();
   ASSERT_OK(scheduler_->Submit(Request(10), sink).status());
   RunUntilIdle();
@@ -110,8 +120,8 @@ TEST_F(SchedulerTest, EosStopsUnlessIgnoredOrBeforeMinTokens) {
 }
 
 TEST_F(SchedulerTest, MinNewTokensMasksEos) {
-  // The script always wants EOS; with min_new_tokens the EOS logit is masked, so the
-  // sampler picks another token until the minimum is reached.
+  // The script always wants EOS; with min_new_tokens the EOS logit is masked,
+  // so the sampler picks another token until the minimum is reached.
   Make([this](engine::SequenceId, int) { return tok_->eos_id(); });
   auto sink = std::make_shared<RecordingSink>();
   auto r = Request(10);
@@ -153,22 +163,29 @@ TEST_F(SchedulerTest, FullQueueIsResourceExhausted) {
   SchedulerOptions o;
   o.max_queued_requests = 2;
   Make([this](engine::SequenceId, int) { return Id(" a"); }, 64, o);
-  ASSERT_OK(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>()).status());
-  ASSERT_OK(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>()).status());
+  ASSERT_OK(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>())
+                .status());
+  ASSERT_OK(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>())
+                .status());
   EXPECT_THAT(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>()),
-              StatusIs(absl::StatusCode::kResourceExhausted, HasSubstr("queue is full")));
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("queue is full")));
   RunUntilIdle();
-  EXPECT_OK(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>()).status());
+  EXPECT_OK(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>())
+                .status());
 }
 
 TEST_F(SchedulerTest, NeverFittingRequestIsRejectedUpFront) {
   Make([this](engine::SequenceId, int) { return Id(" a"); }, /*blocks=*/4);
-  EXPECT_THAT(scheduler_->Submit(Request(100), std::make_shared<RecordingSink>()),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exceed the KV cache")));
+  EXPECT_THAT(
+      scheduler_->Submit(Request(100), std::make_shared<RecordingSink>()),
+      StatusIs(absl::StatusCode::kInvalidArgument,
+               HasSubstr("exceed the KV cache")));
 }
 
 TEST_F(SchedulerTest, AdmissionWaitsForKvBlocksInArrivalOrder) {
-  // 6 blocks of 4 positions; each request needs 3 + 9 = 12 positions = 3 blocks.
+  // 6 blocks of 4 positions; each request needs 3 + 9 = 12 positions = 3
+  // blocks.
   Make([this](engine::SequenceId, int) { return Id(" a"); }, /*blocks=*/6);
   std::vector<std::shared_ptr<RecordingSink>> sinks;
   for (int i = 0; i < 3; ++i) {
@@ -190,7 +207,8 @@ TEST_F(SchedulerTest, CancelDeadlineAndDisconnectFreeTheSequence) {
   auto cancelled = std::make_shared<RecordingSink>();
   auto expired = std::make_shared<RecordingSink>();
   auto gone = std::make_shared<RecordingSink>();
-  ASSERT_OK_AND_ASSIGN(RequestHandle h, scheduler_->Submit(Request(1000), cancelled));
+  ASSERT_OK_AND_ASSIGN(RequestHandle h,
+                       scheduler_->Submit(Request(1000), cancelled));
   auto r = Request(1000);
   r->deadline = absl::Now() + absl::Milliseconds(30);
   ASSERT_OK(scheduler_->Submit(std::move(r), expired).status());
@@ -202,8 +220,10 @@ TEST_F(SchedulerTest, CancelDeadlineAndDisconnectFreeTheSequence) {
   gone->closed_flag = true;
   absl::SleepFor(absl::Milliseconds(40));
   scheduler_->RunOneStep();
-  EXPECT_THAT(cancelled->error, StatusIs(absl::StatusCode::kCancelled, HasSubstr("cancelled")));
-  EXPECT_THAT(expired->error, StatusIs(absl::StatusCode::kDeadlineExceeded, HasSubstr("deadline")));
+  EXPECT_THAT(cancelled->error,
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("cancelled")));
+  EXPECT_THAT(expired->error, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                       HasSubstr("deadline")));
   EXPECT_TRUE(absl::IsCancelled(gone->error));
   EXPECT_EQ(engine_->free_kv_blocks(), 1024);
   EXPECT_FALSE(scheduler_->RunOneStep());  // nothing left
@@ -215,7 +235,8 @@ TEST_F(SchedulerTest, EngineFailureFailsTheBatchWithInternal) {
   ASSERT_OK(scheduler_->Submit(Request(5), sink).status());
   engine_->fail_next_step_ = true;
   RunUntilIdle();
-  EXPECT_THAT(sink->error, StatusIs(absl::StatusCode::kInternal, HasSubstr("injected")));
+  EXPECT_THAT(sink->error,
+              StatusIs(absl::StatusCode::kInternal, HasSubstr("injected")));
   EXPECT_EQ(engine_->free_kv_blocks(), 64);
 }
 
@@ -227,7 +248,8 @@ TEST_F(SchedulerTest, ContinuousBatchingAdmitsWhileOthersDecode) {
   auto second = std::make_shared<RecordingSink>();
   ASSERT_OK(scheduler_->Submit(Request(3), second).status());
   scheduler_->RunOneStep();
-  EXPECT_EQ(engine_->batch_sizes_.back(), 2);  // joined the running batch at once
+  EXPECT_EQ(engine_->batch_sizes_.back(),
+            2);  // joined the running batch at once
   RunUntilIdle();
   EXPECT_TRUE(second->final && first->final);
 }
