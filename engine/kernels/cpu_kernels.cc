@@ -51,23 +51,27 @@ void Embed(const float* table, const float* pos_table, const int32_t* ids,
   }
 }
 
-void CausalAttention(const float* q, int T, int64_t start, int n_heads,
-                     const KvView& kv, float* out) {
+void CausalAttention(const float* q, int T, int64_t start, int n_heads, const KvView& kv,
+                     float* out) {
   const int d = kv.d, dh = d / n_heads;
   const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(dh));
-  thread_local std::vector<float> scores;
-  scores.resize(static_cast<size_t>(start + T));
+  // Heads are independent: split them over the OpenMP team (the same threads oneDNN
+  // uses) once the work outweighs the fork/join, about a microsecond.
+  const bool parallel = int64_t(T) * (start + T) * d >= (int64_t(1) << 16);
   for (int t = 0; t < T; ++t) {
     const int64_t len = start + t + 1;
+#pragma omp parallel for schedule(static) if (parallel)
     for (int h = 0; h < n_heads; ++h) {
+      thread_local std::vector<float> scores;
+      scores.resize(static_cast<size_t>(len));
+      float* sc = scores.data();
       const float* qh = q + int64_t(t) * d + h * dh;
       float mx = -INFINITY;
       for (int64_t p = 0; p < len; ++p) {
-        scores[p] = Dot(qh, kv.key(p) + h * dh, dh) * inv_sqrt;
-        mx = std::max(mx, scores[p]);
+        sc[p] = Dot(qh, kv.key(p) + h * dh, dh) * inv_sqrt;
+        mx = std::max(mx, sc[p]);
       }
       // Separate loops so the exp loop vectorises (libmvec; see CMakeLists).
-      float* sc = scores.data();
       for (int64_t p = 0; p < len; ++p) sc[p] = std::exp(sc[p] - mx);
       float sum = 0;
       for (int64_t p = 0; p < len; ++p) sum += sc[p];
@@ -77,8 +81,7 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads,
       std::fill(oh, oh + dh, 0.0f);
       // Value rows are contiguous (d floats apart) within a KV block.
       for (int64_t p = 0; p < len;) {
-        const int64_t run =
-            std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
+        const int64_t run = std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
         GemvAccumulate(sc + p, kv.value(p) + h * dh, run, dh, d, oh);
         p += run;
       }
@@ -88,15 +91,29 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads,
 
 void SparseFfRow(const float* x, const int32_t* idx, const float* probs,
                  const SparseFfWeights& w, float* y) {
-  // Only the chosen rows are touched, in place: one dot with a W1 row and one
-  // axpy with a W2 row per block (no gather copy, toolchain.md 4c).
-  std::memcpy(y, w.b2, sizeof(float) * w.d);
+  // Only the chosen rows are touched, in place (no gather copy, toolchain.md 4c): a dot
+  // with each chosen W1 row, then the W2 rows scaled by those activations. Both phases
+  // split over the OpenMP team when large: blocks for the dots, output columns for the
+  // sums, so no two threads write the same float.
+  const bool parallel = int64_t(w.n_blocks) * w.d >= (int64_t(1) << 15);
+  thread_local std::vector<float> activations;
+  activations.resize(w.n_blocks);
+  float* h = activations.data();  // this thread's buffer, shared with the team below
+#pragma omp parallel for schedule(static) if (parallel)
   for (int b = 0; b < w.n_blocks; ++b) {
-    const float* u = w.w1t + (int64_t(b) * w.block + idx[b]) * w.d;
-    float h = Dot(x, u, w.d);
-    if (h <= 0) continue;
-    if (probs != nullptr) h *= probs[b];
-    Axpy(h, w.w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d, y, w.d);
+    float v = Dot(x, w.w1t + (int64_t(b) * w.block + idx[b]) * w.d, w.d);
+    h[b] = v > 0 ? (probs != nullptr ? v * probs[b] : v) : 0.0f;
+  }
+  const int chunks = parallel ? 4 : 1;
+  const int width = (w.d + chunks - 1) / chunks;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int c = 0; c < chunks; ++c) {
+    const int lo = c * width, n = std::min(w.d, lo + width) - lo;
+    if (n <= 0) continue;
+    std::memcpy(y + lo, w.b2 + lo, sizeof(float) * n);
+    for (int b = 0; b < w.n_blocks; ++b) {
+      if (h[b] != 0.0f) Axpy(h[b], w.w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d + lo, y + lo, n);
+    }
   }
 }
 
