@@ -30,6 +30,7 @@
 #include "bench/bench_configs.h"
 #include "bench/machine_limits.h"
 #include "engine/kernels/vector_ops.h"
+#include "engine/layers/ff_sublayer.h"
 #include "engine/terraformer_engine.h"
 
 ABSL_FLAG(std::string, configs, "medium-dense,medium-sparse",
@@ -45,6 +46,10 @@ ABSL_FLAG(bool, pytorch, false,
           "Also time training/bench_torch.py on medium-dense at batch 1 (same "
           "machine, same run).");
 ABSL_FLAG(std::string, source_dir, ".", "Repository root (for --pytorch).");
+ABSL_FLAG(bool, bf16_sparse_controller, false,
+          "Hold Sparse FF controller weights in bf16 (EngineOptions::bf16_sparse_controller).");
+ABSL_FLAG(bool, ff_layers, true,
+          "Also time one FF layer alone at the medium shape: dense f 4096 vs Sparse FF f 6144.");
 
 namespace terraserve::bench {
 namespace {
@@ -127,6 +132,54 @@ absl::StatusOr<CaseResult> RunCase(engine::TerraformerEngine& eng,
   return r;
 }
 
+// Time of one FF sublayer (LayerNorm + FF) on one row, cycling through 24 layers so the
+// weights come from memory as in a real model, median over many tokens.
+struct FfLayerResult {
+  double us = 0;
+  double mb = 0;
+};
+
+absl::StatusOr<FfLayerResult> TimeFfLayer(engine::ModelConfig c) {
+  c.bf16_sparse_controller = absl::GetFlag(FLAGS_bf16_sparse_controller);
+  engine::RandomWeights weights(2);
+  std::vector<std::unique_ptr<engine::FfSublayer>> layers;
+  for (int i = 0; i < 24; ++i) {
+    auto l = engine::FfSublayer::Load(weights, "ff", c, 0);
+    if (!l.ok()) return l.status();
+    layers.push_back(std::move(*l));
+  }
+  std::vector<float> x(c.d_model), y(c.d_model);
+  std::mt19937 rng(3);
+  std::normal_distribution<float> n(0, 1);
+  engine::BatchContext batch;
+  batch.rows = 1;
+  std::vector<double> us;
+  for (int rep = 0; rep < 20; ++rep) {
+    for (auto& l : layers) {
+      for (float& v : x) v = n(rng);
+      auto t = Clock::now();
+      if (auto s = l->Forward(x.data(), batch, y.data()); !s.ok()) return s;
+      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+    }
+  }
+  return FfLayerResult{Percentile(us, 0.5), layers[0]->decode_bytes_per_token() / 1e6};
+}
+
+void RunFfLayers(nlohmann::json& j) {
+  auto sparse = BenchConfig("medium-sparse");
+  auto dense = BenchConfig("medium-dense");
+  dense->d_ff = sparse->d_ff;  // the dense FF of the same d_ff (6144)
+  auto d = TimeFfLayer(*dense), s = TimeFfLayer(*sparse);
+  if (!d.ok() || !s.ok()) {
+    std::fprintf(stderr, "FF layer timing failed\n");
+    return;
+  }
+  std::printf("FF layer alone, batch 1, d 1024, f 6144: dense %.1f us (%.1f MB), Sparse FF N 64"
+              " %.1f us (%.2f MB): %.1fx\n", d->us, d->mb, s->us, s->mb, d->us / s->us);
+  j["ff_layer"] = {{"dense_us", d->us}, {"dense_mb", d->mb}, {"sparse_us", s->us},
+                   {"sparse_mb", s->mb}, {"sparse_vs_dense", d->us / s->us}};
+}
+
 double RunPytorch(int context) {
   const std::string cmd =
       absl::StrCat("/usr/bin/python3 ", absl::GetFlag(FLAGS_source_dir),
@@ -170,6 +223,7 @@ int Main() {
     const int max_b = *std::max_element(batches.begin(), batches.end());
     const int max_c = *std::max_element(contexts.begin(), contexts.end());
     engine::EngineOptions options;
+    options.bf16_sparse_controller = absl::GetFlag(FLAGS_bf16_sparse_controller);
     options.kv_cache_tokens =
         int64_t(max_b) * (max_c + absl::GetFlag(FLAGS_decode_steps) +
                           absl::GetFlag(FLAGS_warmup_steps) + 32);
@@ -227,6 +281,7 @@ int Main() {
                                {"sparse_vs_dense", x}});
     }
   }
+  if (absl::GetFlag(FLAGS_ff_layers)) RunFfLayers(j);
   if (absl::GetFlag(FLAGS_pytorch)) {
     const int context = ParseInts(absl::GetFlag(FLAGS_contexts)).front();
     const double torch_ms = RunPytorch(context);

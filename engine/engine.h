@@ -92,6 +92,10 @@ struct EngineOptions {
   int64_t kv_cache_tokens = 0;
   int64_t kv_cache_bytes = 0;
   int kv_block_size = 16;  // positions per block
+  // Hold the Sparse FF controller weights (m1, m2) in bfloat16 and multiply them with
+  // the project's bf16 GEMV: half the bytes of the part of a sparse layer that every
+  // token reads in full. Changes logits slightly (argmax ties may flip), so off by default.
+  bool bf16_sparse_controller = false;
 };
 
 // Loads config.json, model.safetensors and tokenizer.model from `model_dir`.

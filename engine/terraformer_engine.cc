@@ -34,7 +34,9 @@ absl::StatusOr<std::unique_ptr<TerraformerEngine>> TerraformerEngine::Create(
     std::unique_ptr<Tokenizer> tokenizer, const EngineOptions& options,
     const std::string& model_id) {
   std::unique_ptr<TerraformerEngine> e(new TerraformerEngine());
-  TS_ASSIGN_OR_RETURN(e->model_, TerraformerModel::Load(config, weights));
+  ModelConfig model_config = config;
+  model_config.bf16_sparse_controller = options.bf16_sparse_controller;
+  TS_ASSIGN_OR_RETURN(e->model_, TerraformerModel::Load(model_config, weights));
   e->tokenizer_ = std::move(tokenizer);
   if (options.kv_block_size <= 0) {
     return absl::InvalidArgumentError("kv_block_size must be > 0");
@@ -54,7 +56,7 @@ absl::StatusOr<std::unique_ptr<TerraformerEngine>> TerraformerEngine::Create(
       KvBlockPool::Create(static_cast<int>(blocks), options.kv_block_size,
                           config.n_attention_sublayers(), config.d_model));
   e->info_.model_id = model_id;
-  e->info_.config = config;
+  e->info_.config = model_config;
   e->info_.parameters = e->model_->parameter_count();
   e->info_.max_context = config.learned_positions ? config.max_len : (1 << 20);
   e->info_.kv_block_size = options.kv_block_size;

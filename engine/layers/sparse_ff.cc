@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/base/status_macros.h"
+#include "engine/kernels/bf16_linear.h"
 #include "engine/kernels/cpu_kernels.h"
 #include "engine/kernels/onednn_linear.h"
 
@@ -25,8 +26,13 @@ absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(
   TS_ASSIGN_OR_RETURN(l->w2_rows_, loader.Take(prefix + ".w2", {N, d1, d}));
   TS_ASSIGN_OR_RETURN(l->b2_, loader.Take(prefix + ".b2", {d}));
   // Unit b*N+e is column b*N+e of the [d, f] views of w1, m2 and mb.
-  TS_ASSIGN_OR_RETURN(l->m1_, MakeOnednnLinear(m1, {}, d, r));
-  TS_ASSIGN_OR_RETURN(l->m2_, MakeOnednnLinear(m2, mb, r, c.d_ff));
+  if (c.bf16_sparse_controller) {
+    l->m1_ = MakeBf16Linear(m1, {}, d, r);
+    l->m2_ = MakeBf16Linear(m2, mb, r, c.d_ff);
+  } else {
+    TS_ASSIGN_OR_RETURN(l->m1_, MakeOnednnLinear(m1, {}, d, r));
+    TS_ASSIGN_OR_RETURN(l->m2_, MakeOnednnLinear(m2, mb, r, c.d_ff));
+  }
   TS_ASSIGN_OR_RETURN(l->w1_, MakeOnednnLinear(w1, {}, d, c.d_ff));
   // The GEMM path multiplies hidden units permuted to w2's stored (e, b) row
   // order.
@@ -87,10 +93,8 @@ absl::Status SparseFf::Forward(const float* x, int64_t rows, float* y,
 }
 
 int64_t SparseFf::decode_bytes_per_token() const {
-  const int64_t f = int64_t(n_blocks_) * block_;
-  return (int64_t(d_) * lowrank_ + int64_t(lowrank_) * f + f  // controller
-          + 2 * int64_t(n_blocks_) * d_ + d_) *
-         4;  // chosen rows + b2
+  return m1_->weight_bytes() + m2_->weight_bytes()  // controller, read in full
+         + (2 * int64_t(n_blocks_) * d_ + d_) * 4;   // the chosen rows + b2
 }
 
 int64_t SparseFf::decode_macs_per_token() const {

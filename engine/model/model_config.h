@@ -42,6 +42,8 @@ struct ModelConfig {
   int eos_id = 2;
   int pad_id = 0;
   int unk_id = 3;
+  // Not part of config.json: set from EngineOptions at load (see engine.h).
+  bool bf16_sparse_controller = false;
 
   int head_dim() const { return d_model / n_heads; }
   // Sublayers per decoder block: attention sublayers then one FF sublayer.

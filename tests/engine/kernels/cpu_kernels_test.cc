@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "engine/kernels/bf16_linear.h"
 #include "engine/kernels/linear.h"
 #include "engine/kernels/onednn_linear.h"
 #include "engine/kernels/reference_kernels.h"
@@ -169,6 +170,28 @@ TEST(OnednnLinearTest, MatchesReferenceForManyRowCounts) {
   ASSERT_TRUE((*no_bias)->Forward(x.data(), 1, y.data()).ok());
   EXPECT_EQ(y, std::vector<float>({3, 3, 3}));
   EXPECT_FALSE(MakeOnednnLinear({1, 2, 3}, {}, 2, 2).ok());
+}
+
+TEST(Bf16LinearTest, MatchesReferenceOnRoundedWeights) {
+  std::mt19937 rng(8);
+  EXPECT_EQ(FloatToBf16(1.0f), 0x3F80);
+  EXPECT_EQ(Bf16ToFloat(FloatToBf16(1.00390625f)), 1.0f);  // ties to even
+  EXPECT_EQ(Bf16ToFloat(FloatToBf16(3.14159f)), 3.140625f);
+  for (auto [k, n] : {std::pair<int, int>{1, 1}, {96, 6144}, {33, 45}, {64, 40}}) {
+    auto w = Random(k * n, rng, 0.3f), b = Random(n, rng);
+    std::vector<float> rounded(w.size());
+    for (size_t i = 0; i < w.size(); ++i) rounded[i] = Bf16ToFloat(FloatToBf16(w[i]));
+    auto fast = MakeBf16Linear(w, b, k, n);
+    auto ref = MakeReferenceLinear(rounded, b, k, n);
+    EXPECT_EQ(fast->weight_bytes(), int64_t(k) * n * 2 + n * 4);
+    for (int m : {1, 3}) {
+      auto x = Random(m * k, rng);
+      std::vector<float> y1(m * n), y2(m * n);
+      ASSERT_TRUE(fast->Forward(x.data(), m, y1.data()).ok());
+      ASSERT_TRUE(ref->Forward(x.data(), m, y2.data()).ok());
+      EXPECT_LT(MaxAbsDiff(y1, y2), 1e-4) << k << "x" << n;
+    }
+  }
 }
 
 }  // namespace
