@@ -189,6 +189,7 @@ int Generate(TextGeneration::Stub* stub, const std::string& prompt) {
     if (msg.has_final()) final = msg.final();
   }
   std::printf("\n");
+  std::fflush(stdout);
   grpc::Status s = reader->Finish();
   if (!s.ok()) return Fail(s);
   std::fprintf(
