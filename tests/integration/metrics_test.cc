@@ -125,6 +125,34 @@ TEST_F(MetricsTest, CountsMatchWhatWasSent) {
       std::string::npos);
 }
 
+TEST_F(MetricsTest, CancelMidStreamFreesTheSequence) {
+  auto stub = v1::TextGeneration::NewStub(
+      grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  v1::GenerateRequest r;
+  r.set_text("Cancel me");
+  r.mutable_stopping()->set_max_new_tokens(400);
+  r.mutable_stopping()->set_ignore_eos(true);
+  auto reader = stub->GenerateStream(&ctx, r);
+  v1::GenerateStreamResponse m;
+  ASSERT_TRUE(reader->Read(&m));
+  EXPECT_EQ(Sample(Scrape(server_->metrics_port()), "terraserve_num_requests_running"), 1);
+  ctx.TryCancel();
+  while (reader->Read(&m)) {
+  }
+  EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
+  // The scheduler drops the sequence at its next step and returns its KV blocks.
+  std::string text;
+  for (absl::Time end = absl::Now() + absl::Seconds(20); absl::Now() < end;) {
+    text = Scrape(server_->metrics_port());
+    if (Sample(text, "terraserve_num_requests_running") == 0) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(Sample(text, "terraserve_num_requests_running"), 0);
+  EXPECT_EQ(Sample(text, "terraserve_kv_cache_usage_ratio"), 0);
+  EXPECT_EQ(Sample(text, R"(terraserve_request_failure_total{reason="cancelled"})"), 1);
+}
+
 TEST_F(MetricsTest, PromtoolAcceptsTheExposition) {
   auto r = RunCommand(
       {"/bin/sh", "-c",
