@@ -3,6 +3,7 @@
 // prefilled in chunks, and batched together with other sequences.
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -171,7 +172,13 @@ TEST_P(ParityTest, MixedBatch) {
 
 INSTANTIATE_TEST_SUITE_P(AllModels, ParityTest,
                          ::testing::ValuesIn(ParityModels()),
-                         [](const auto& info) { return info.param; });
+                         [](const auto& info) {
+                           std::string name = info.param;
+                           for (char& c : name) {
+                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                           }
+                           return name;
+                         });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ParityTest);
 
 TEST(ParityVectorsTest, Present) {
