@@ -46,6 +46,7 @@ ABSL_FLAG(bool, pytorch, false,
           "Also time training/bench_torch.py on medium-dense at batch 1 (same "
           "machine, same run).");
 ABSL_FLAG(std::string, source_dir, ".", "Repository root (for --pytorch).");
+ABSL_FLAG(int, threads, 0, "Engine threads per step (EngineOptions::num_threads); 0 = all cores.");
 ABSL_FLAG(bool, bf16_sparse_controller, false,
           "Hold Sparse FF controller weights in bf16 (EngineOptions::bf16_sparse_controller).");
 ABSL_FLAG(bool, ff_layers, true,
@@ -224,6 +225,7 @@ int Main() {
     const int max_c = *std::max_element(contexts.begin(), contexts.end());
     engine::EngineOptions options;
     options.bf16_sparse_controller = absl::GetFlag(FLAGS_bf16_sparse_controller);
+    options.num_threads = absl::GetFlag(FLAGS_threads);
     options.kv_cache_tokens =
         int64_t(max_b) * (max_c + absl::GetFlag(FLAGS_decode_steps) +
                           absl::GetFlag(FLAGS_warmup_steps) + 32);

@@ -96,6 +96,10 @@ struct EngineOptions {
   // the project's bf16 GEMV: half the bytes of the part of a sparse layer that every
   // token reads in full. Changes logits slightly (argmax ties may flip), so off by default.
   bool bf16_sparse_controller = false;
+  // OpenMP threads each Step may use (oneDNN and the engine's kernels); 0 = the OpenMP
+  // default (one per core). On small machines shared with gRPC threads, 1 avoids stalls
+  // when a team member is descheduled; large models on many cores want more.
+  int num_threads = 0;
 };
 
 // Loads config.json, model.safetensors and tokenizer.model from `model_dir`.

@@ -1,5 +1,7 @@
 #include "engine/terraformer_engine.h"
 
+#include <omp.h>
+
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -34,6 +36,10 @@ absl::StatusOr<std::unique_ptr<TerraformerEngine>> TerraformerEngine::Create(
     std::unique_ptr<Tokenizer> tokenizer, const EngineOptions& options,
     const std::string& model_id) {
   std::unique_ptr<TerraformerEngine> e(new TerraformerEngine());
+  // oneDNN sizes each primitive's thread team when the primitive is created, so the
+  // thread count must be set before the model builds them (and again per Step, for the
+  // calling thread).
+  if (options.num_threads > 0) omp_set_num_threads(options.num_threads);
   ModelConfig model_config = config;
   model_config.bf16_sparse_controller = options.bf16_sparse_controller;
   TS_ASSIGN_OR_RETURN(e->model_, TerraformerModel::Load(model_config, weights));
@@ -55,6 +61,7 @@ absl::StatusOr<std::unique_ptr<TerraformerEngine>> TerraformerEngine::Create(
       e->pool_,
       KvBlockPool::Create(static_cast<int>(blocks), options.kv_block_size,
                           config.n_attention_sublayers(), config.d_model));
+  e->num_threads_ = options.num_threads;
   e->info_.model_id = model_id;
   e->info_.config = model_config;
   e->info_.parameters = e->model_->parameter_count();
@@ -127,6 +134,8 @@ absl::Status TerraformerEngine::Prepare(const StepInput& input,
 
 absl::StatusOr<StepOutput> TerraformerEngine::Step(const StepInput& input) {
   const absl::Time start = absl::Now();
+  // Per calling thread: sets the team size of this thread's parallel regions.
+  if (num_threads_ > 0) omp_set_num_threads(num_threads_);
   BatchContext batch;
   TS_RETURN_IF_ERROR(Prepare(input, &batch));
   StepOutput out;

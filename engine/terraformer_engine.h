@@ -46,6 +46,7 @@ class TerraformerEngine final : public Engine {
   absl::Status Prepare(const StepInput& input, BatchContext* batch);
 
   ModelInfo info_;
+  int num_threads_ = 0;
   std::unique_ptr<Tokenizer> tokenizer_;
   std::unique_ptr<TerraformerModel> model_;
   std::unique_ptr<KvBlockPool> pool_;

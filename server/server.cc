@@ -179,12 +179,14 @@ absl::Status Server::WarmUp() {
 
 void Server::Shutdown(absl::Duration grace) {
   if (grpc_server_ == nullptr) return;
-  grpc_server_->GetHealthCheckService()
-      ->Shutdown();           // every service NOT_SERVING
-  service_->StartDraining();  // new calls: UNAVAILABLE
-  if (scheduler_)
-    scheduler_->Stop(absl::Now() + grace);  // in-flight calls finish
-  grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
+  const absl::Time deadline = absl::Now() + grace;
+  grpc_server_->GetHealthCheckService()->Shutdown();  // every service NOT_SERVING
+  service_->StartDraining();                          // new calls: UNAVAILABLE
+  if (scheduler_) scheduler_->Stop(deadline);         // in-flight requests finish
+  // Finished requests may still have their last messages in flight to slow clients:
+  // give the transport the rest of the grace period, and at least a few seconds.
+  grpc_server_->Shutdown(
+      absl::ToChronoTime(std::max(deadline, absl::Now() + absl::Seconds(5))));
   grpc_server_->Wait();
   grpc_server_.reset();
   scheduler_.reset();

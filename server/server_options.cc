@@ -60,6 +60,10 @@ absl::Status ServerOptions::Validate() const {
     return absl::InvalidArgumentError(absl::StrCat(
         "--kv_block_size must be in [1, 1024], got ", engine.kv_block_size));
   }
+  if (engine.num_threads < 0 || engine.num_threads > 1024) {
+    return absl::InvalidArgumentError(absl::StrCat("--engine_threads must be in [0, 1024], got ",
+                                                   engine.num_threads));
+  }
   if (max_grpc_threads < 2) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--max_grpc_threads must be >= 2, got ", max_grpc_threads));

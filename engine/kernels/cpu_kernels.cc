@@ -134,25 +134,25 @@ void BlockArgmax(const float* logits, int n_blocks, int block, int32_t* idx,
   }
 }
 
-void CausalConv(const float* history, const float* y, int T, int S, int M,
-                int kL, int kS, const float* weight, const float* bias,
-                float* out) {
+void CausalConv(const float* history, const float* y, int T, int S, int M, int kL, int kS,
+                const float* weight, const float* bias, float* out) {
   const int half = (kS - 1) / 2, width = S * M;
-  for (int t = 0; t < T; ++t) {
-    for (int s = 0; s < S; ++s) {
-      float* o = out + int64_t(t) * width + s * M;
-      std::memcpy(o, bias, sizeof(float) * M);
-      for (int i = 0; i < kL; ++i) {
-        const int r = t + i;
-        const float* in = r < kL - 1 ? history + int64_t(r) * width
-                                     : y + int64_t(r - (kL - 1)) * width;
-        for (int j = 0; j < kS; ++j) {
-          const int sm = s - half + j;
-          if (sm < 0 || sm >= S) continue;
-          // o += in[sm] (1 x M) @ W[i, j] (M x M), accumulated in registers.
-          GemvAccumulate(in + sm * M, weight + (int64_t(i) * kS + j) * M * M, M,
-                         M, M, o);
-        }
+  // (t, s) outputs are independent: split them over the OpenMP team when large enough.
+  const bool parallel = int64_t(T) * S * M * M * kL * kS >= (int64_t(1) << 17);
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int ts = 0; ts < T * S; ++ts) {
+    const int t = ts / S, s = ts % S;
+    float* o = out + int64_t(t) * width + s * M;
+    std::memcpy(o, bias, sizeof(float) * M);
+    for (int i = 0; i < kL; ++i) {
+      const int r = t + i;
+      const float* in = r < kL - 1 ? history + int64_t(r) * width
+                                   : y + int64_t(r - (kL - 1)) * width;
+      for (int j = 0; j < kS; ++j) {
+        const int sm = s - half + j;
+        if (sm < 0 || sm >= S) continue;
+        // o += in[sm] (1 x M) @ W[i, j] (M x M), accumulated in registers.
+        GemvAccumulate(in + sm * M, weight + (int64_t(i) * kS + j) * M * M, M, M, M, o);
       }
     }
   }

@@ -39,8 +39,10 @@ class SparseFf {
   absl::Status Forward(const float* x, int64_t rows, float* y,
                        Path path = Path::kAuto);
 
-  // Rows up to which kAuto gathers; above it, the masked GEMM wins.
-  static constexpr int64_t kGatherMaxRows = 8;
+  // Rows up to which kAuto gathers. Gathering reads 2 d f/N floats per row, the masked
+  // GEMM 2 d f once; below about N/2 rows gathering reads less, and the GEMM's better
+  // arithmetic only pays off for prefill-sized row counts.
+  static constexpr int64_t kGatherMaxRows = 32;
 
   int64_t decode_bytes_per_token() const;
   int64_t decode_macs_per_token() const;
