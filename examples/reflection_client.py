@@ -1,6 +1,7 @@
 """Uses terraserve with nothing but server reflection: no .proto, no generated
 terraserve stubs. Lists the services, builds the message classes from the descriptors
-the server sends, and calls GetModelInfo, Tokenize and Generate.
+the server sends, and calls every RPC: GetModelInfo, Tokenize, Detokenize, Generate and
+GenerateStream.
 
   PYTHONPATH=build/release/python /usr/bin/python3 examples/reflection_client.py --addr 127.0.0.1:50051
 
@@ -56,7 +57,9 @@ def main():
 
   info = call("GetModelInfo")
   print("model:", info.model_id)
-  print("tokens:", list(call("Tokenize", text="Hello world").ids))
+  ids = list(call("Tokenize", text="Hello world").ids)
+  print("tokens:", ids)
+  print("detokenized:", repr(call("Detokenize", ids=ids).text))
   out = call("Generate", text="A wise man", stopping={"max_new_tokens": 8})
   print("generated:", repr(out.text), "tokens:", len(out.token_ids))
   text = "".join(m.text for m in call("GenerateStream", text="A wise man", stopping={"max_new_tokens": 8}))

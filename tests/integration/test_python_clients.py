@@ -54,6 +54,7 @@ class PythonClientsTest(unittest.TestCase):
     self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
     self.assertIn("terraserve.v1.TextGeneration", r.stdout)
     self.assertIn("tokens: [", r.stdout)
+    self.assertIn("detokenized: 'Hello world'", r.stdout)
     self.assertIn("streamed:", r.stdout)
 
 
