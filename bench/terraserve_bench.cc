@@ -46,11 +46,15 @@ ABSL_FLAG(bool, pytorch, false,
           "Also time training/bench_torch.py on medium-dense at batch 1 (same "
           "machine, same run).");
 ABSL_FLAG(std::string, source_dir, ".", "Repository root (for --pytorch).");
-ABSL_FLAG(int, threads, 0, "Engine threads per step (EngineOptions::num_threads); 0 = all cores.");
+ABSL_FLAG(
+    int, threads, 0,
+    "Engine threads per step (EngineOptions::num_threads); 0 = all cores.");
 ABSL_FLAG(bool, bf16_sparse_controller, false,
-          "Hold Sparse FF controller weights in bf16 (EngineOptions::bf16_sparse_controller).");
+          "Hold Sparse FF controller weights in bf16 "
+          "(EngineOptions::bf16_sparse_controller).");
 ABSL_FLAG(bool, ff_layers, true,
-          "Also time one FF layer alone at the medium shape: dense f 4096 vs Sparse FF f 6144.");
+          "Also time one FF layer alone at the medium shape: dense f 4096 vs "
+          "Sparse FF f 6144.");
 
 namespace terraserve::bench {
 namespace {
@@ -133,8 +137,9 @@ absl::StatusOr<CaseResult> RunCase(engine::TerraformerEngine& eng,
   return r;
 }
 
-// Time of one FF sublayer (LayerNorm + FF) on one row, cycling through 24 layers so the
-// weights come from memory as in a real model, median over many tokens.
+// Time of one FF sublayer (LayerNorm + FF) on one row, cycling through 24
+// layers so the weights come from memory as in a real model, median over many
+// tokens.
 struct FfLayerResult {
   double us = 0;
   double mb = 0;
@@ -160,10 +165,12 @@ absl::StatusOr<FfLayerResult> TimeFfLayer(engine::ModelConfig c) {
       for (float& v : x) v = n(rng);
       auto t = Clock::now();
       if (auto s = l->Forward(x.data(), batch, y.data()); !s.ok()) return s;
-      us.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t).count());
+      us.push_back(
+          std::chrono::duration<double, std::micro>(Clock::now() - t).count());
     }
   }
-  return FfLayerResult{Percentile(us, 0.5), layers[0]->decode_bytes_per_token() / 1e6};
+  return FfLayerResult{Percentile(us, 0.5),
+                       layers[0]->decode_bytes_per_token() / 1e6};
 }
 
 void RunFfLayers(nlohmann::json& j) {
@@ -175,10 +182,16 @@ void RunFfLayers(nlohmann::json& j) {
     std::fprintf(stderr, "FF layer timing failed\n");
     return;
   }
-  std::printf("FF layer alone, batch 1, d 1024, f 6144: dense %.1f us (%.1f MB), Sparse FF N 64"
-              " %.1f us (%.2f MB): %.1fx\n", d->us, d->mb, s->us, s->mb, d->us / s->us);
-  j["ff_layer"] = {{"dense_us", d->us}, {"dense_mb", d->mb}, {"sparse_us", s->us},
-                   {"sparse_mb", s->mb}, {"sparse_vs_dense", d->us / s->us}};
+  std::printf(
+      "FF layer alone, batch 1, d 1024, f 6144: dense %.1f us (%.1f MB), "
+      "Sparse FF N 64"
+      " %.1f us (%.2f MB): %.1fx\n",
+      d->us, d->mb, s->us, s->mb, d->us / s->us);
+  j["ff_layer"] = {{"dense_us", d->us},
+                   {"dense_mb", d->mb},
+                   {"sparse_us", s->us},
+                   {"sparse_mb", s->mb},
+                   {"sparse_vs_dense", d->us / s->us}};
 }
 
 double RunPytorch(int context) {
@@ -199,60 +212,10 @@ double RunPytorch(int context) {
   return ms;
 }
 
-int Main() {
-  std::fprintf(stderr, "measuring machine limits...\n");
-  const MachineLimits limits = MeasureMachineLimits();
-  std::printf(
-      "machine: read %.1f GB/s (1 thread %.1f), oneDNN f32 GEMM %.0f GFLOP/s, "
-      "vector ISA %s\n",
-      limits.read_gbps, limits.read_gbps_1t, limits.gemm_gflops,
-      engine::VectorIsa());
-  std::vector<CaseResult> results;
-  std::printf("%-14s %5s %7s %9s %9s %9s %11s %9s %9s %9s %7s\n", "config",
-              "batch", "context", "ms/token", "p90", "tok/s", "prefill/s",
-              "MB/step", "GFLOP", "bound_ms", "x_bound");
-  for (absl::string_view name :
-       absl::StrSplit(absl::GetFlag(FLAGS_configs), ',', absl::SkipEmpty())) {
-    auto config = BenchConfig(std::string(name));
-    if (!config.ok()) {
-      std::fprintf(stderr, "%s\n", config.status().ToString().c_str());
-      return 2;
-    }
-    const std::vector<int> batches =
-        ParseInts(absl::GetFlag(FLAGS_batch_sizes));
-    const std::vector<int> contexts = ParseInts(absl::GetFlag(FLAGS_contexts));
-    const int max_b = *std::max_element(batches.begin(), batches.end());
-    const int max_c = *std::max_element(contexts.begin(), contexts.end());
-    engine::EngineOptions options;
-    options.bf16_sparse_controller = absl::GetFlag(FLAGS_bf16_sparse_controller);
-    options.num_threads = absl::GetFlag(FLAGS_threads);
-    options.kv_cache_tokens =
-        int64_t(max_b) * (max_c + absl::GetFlag(FLAGS_decode_steps) +
-                          absl::GetFlag(FLAGS_warmup_steps) + 32);
-    engine::RandomWeights weights(1);
-    auto eng = engine::TerraformerEngine::Create(*config, weights, nullptr,
-                                                 options, std::string(name));
-    if (!eng.ok()) {
-      std::fprintf(stderr, "%s\n", eng.status().ToString().c_str());
-      return 1;
-    }
-    for (int context : contexts) {
-      for (int batch : batches) {
-        auto r = RunCase(**eng, std::string(name), batch, context, limits);
-        if (!r.ok()) {
-          std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
-          return 1;
-        }
-        std::printf(
-            "%-14s %5d %7d %9.2f %9.2f %9.1f %11.0f %9.1f %9.3f %9.2f %7.2f\n",
-            r->config.c_str(), r->batch, r->context, r->ms_median, r->ms_p90,
-            r->tokens_per_s, r->prefill_tokens_per_s, r->mb_per_step,
-            r->gflop_per_step, r->bound_ms, r->ms_median / r->bound_ms);
-        std::fflush(stdout);
-        results.push_back(*r);
-      }
-    }
-  }
+// Results as JSON, plus the sparse-vs-dense, FF-layer and PyTorch comparisons
+// printed as they are computed.
+nlohmann::json Summarize(const std::vector<CaseResult>& results,
+                         const MachineLimits& limits) {
   nlohmann::json j;
   j["machine"] = {{"read_gbps", limits.read_gbps},
                   {"read_gbps_1t", limits.read_gbps_1t},
@@ -298,6 +261,65 @@ int Main() {
       j["terraserve_vs_pytorch_dense"] = torch_ms / ours;
     }
   }
+  return j;
+}
+
+int Main() {
+  std::fprintf(stderr, "measuring machine limits...\n");
+  const MachineLimits limits = MeasureMachineLimits();
+  std::printf(
+      "machine: read %.1f GB/s (1 thread %.1f), oneDNN f32 GEMM %.0f GFLOP/s, "
+      "vector ISA %s\n",
+      limits.read_gbps, limits.read_gbps_1t, limits.gemm_gflops,
+      engine::VectorIsa());
+  std::vector<CaseResult> results;
+  std::printf("%-14s %5s %7s %9s %9s %9s %11s %9s %9s %9s %7s\n", "config",
+              "batch", "context", "ms/token", "p90", "tok/s", "prefill/s",
+              "MB/step", "GFLOP", "bound_ms", "x_bound");
+  for (absl::string_view name :
+       absl::StrSplit(absl::GetFlag(FLAGS_configs), ',', absl::SkipEmpty())) {
+    auto config = BenchConfig(std::string(name));
+    if (!config.ok()) {
+      std::fprintf(stderr, "%s\n", config.status().ToString().c_str());
+      return 2;
+    }
+    const std::vector<int> batches =
+        ParseInts(absl::GetFlag(FLAGS_batch_sizes));
+    const std::vector<int> contexts = ParseInts(absl::GetFlag(FLAGS_contexts));
+    const int max_b = *std::max_element(batches.begin(), batches.end());
+    const int max_c = *std::max_element(contexts.begin(), contexts.end());
+    engine::EngineOptions options;
+    options.bf16_sparse_controller =
+        absl::GetFlag(FLAGS_bf16_sparse_controller);
+    options.num_threads = absl::GetFlag(FLAGS_threads);
+    options.kv_cache_tokens =
+        int64_t(max_b) * (max_c + absl::GetFlag(FLAGS_decode_steps) +
+                          absl::GetFlag(FLAGS_warmup_steps) + 32);
+    engine::RandomWeights weights(1);
+    auto eng = engine::TerraformerEngine::Create(*config, weights, nullptr,
+                                                 options, std::string(name));
+    if (!eng.ok()) {
+      std::fprintf(stderr, "%s\n", eng.status().ToString().c_str());
+      return 1;
+    }
+    for (int context : contexts) {
+      for (int batch : batches) {
+        auto r = RunCase(**eng, std::string(name), batch, context, limits);
+        if (!r.ok()) {
+          std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
+          return 1;
+        }
+        std::printf(
+            "%-14s %5d %7d %9.2f %9.2f %9.1f %11.0f %9.1f %9.3f %9.2f %7.2f\n",
+            r->config.c_str(), r->batch, r->context, r->ms_median, r->ms_p90,
+            r->tokens_per_s, r->prefill_tokens_per_s, r->mb_per_step,
+            r->gflop_per_step, r->bound_ms, r->ms_median / r->bound_ms);
+        std::fflush(stdout);
+        results.push_back(*r);
+      }
+    }
+  }
+  nlohmann::json j = Summarize(results, limits);
   if (!absl::GetFlag(FLAGS_json_out).empty()) {
     std::ofstream(absl::GetFlag(FLAGS_json_out)) << j.dump(2) << "\n";
   }
