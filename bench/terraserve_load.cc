@@ -33,6 +33,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
+#include "server/grpc/status_util.h"
 #include "terraserve/v1/generation.grpc.pb.h"
 
 ABSL_FLAG(std::string, addr, "127.0.0.1:50051",
@@ -204,24 +205,7 @@ void Stream::OnReadDone(bool ok) {
 void Stream::OnDone(const grpc::Status& s) {
   {
     absl::MutexLock lock(&results_->mu);
-    static const char* kNames[] = {"OK",
-                                   "CANCELLED",
-                                   "UNKNOWN",
-                                   "INVALID_ARGUMENT",
-                                   "DEADLINE_EXCEEDED",
-                                   "NOT_FOUND",
-                                   "ALREADY_EXISTS",
-                                   "PERMISSION_DENIED",
-                                   "RESOURCE_EXHAUSTED",
-                                   "FAILED_PRECONDITION",
-                                   "ABORTED",
-                                   "OUT_OF_RANGE",
-                                   "UNIMPLEMENTED",
-                                   "INTERNAL",
-                                   "UNAVAILABLE",
-                                   "DATA_LOSS",
-                                   "UNAUTHENTICATED"};
-    ++results_->codes[kNames[std::min(16, std::max(0, int(s.error_code())))]];
+    ++results_->codes[terraserve::server::GrpcCodeName(s.error_code())];
     results_->tokens += tokens_;
     if (s.ok()) {
       results_->ttft_ms.push_back(ttft_);

@@ -17,6 +17,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "engine/base/logging.h"
+#include "server/grpc/status_util.h"
 
 namespace terraserve::server {
 namespace {
@@ -36,24 +37,6 @@ const Histogram::BucketBoundaries& TokenBuckets() {
       1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192};
   return *b;
 }
-
-const char* kGrpcCodes[] = {"OK",
-                            "CANCELLED",
-                            "UNKNOWN",
-                            "INVALID_ARGUMENT",
-                            "DEADLINE_EXCEEDED",
-                            "NOT_FOUND",
-                            "ALREADY_EXISTS",
-                            "PERMISSION_DENIED",
-                            "RESOURCE_EXHAUSTED",
-                            "FAILED_PRECONDITION",
-                            "ABORTED",
-                            "OUT_OF_RANGE",
-                            "UNIMPLEMENTED",
-                            "INTERNAL",
-                            "UNAVAILABLE",
-                            "DATA_LOSS",
-                            "UNAUTHENTICATED"};
 
 // Failure reason of a generation call by its status code; empty = not a
 // failure.
@@ -281,9 +264,7 @@ void ServerMetrics::OnRpcDone(const std::string& method, int code) {
   auto& child = impl_->handled_children[{method, code}];
   if (child == nullptr) {
     child = &impl_->handled.Add(
-        {{"grpc_method", method},
-         {"grpc_code",
-          code >= 0 && code <= 16 ? kGrpcCodes[code] : "UNKNOWN"}});
+        {{"grpc_method", method}, {"grpc_code", GrpcCodeName(code)}});
   }
   child->Increment();
   const char* reason = FailureReason(code);
