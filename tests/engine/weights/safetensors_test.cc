@@ -44,7 +44,8 @@ TEST(SafetensorsTest, ConvertsBf16AndF16) {
   std::string header =
       R"({"x":{"dtype":"BF16","shape":[1],"data_offsets":[0,2]},)"
       R"("y":{"dtype":"F16","shape":[2],"data_offsets":[2,6]}})";
-  ASSERT_OK_AND_ASSIGN(auto file, Parse(SafetensorsBytes(header, data)));
+  const std::string bytes = SafetensorsBytes(header, data);  // must outlive `file`
+  ASSERT_OK_AND_ASSIGN(auto file, Parse(bytes));
   EXPECT_EQ(SafetensorsFile::ToFloat(*file->Get("x")),
             std::vector<float>({1.5f}));
   auto y = SafetensorsFile::ToFloat(*file->Get("y"));
