@@ -51,12 +51,12 @@ void Embed(const float* table, const float* pos_table, const int32_t* ids,
   }
 }
 
-void CausalAttention(const float* q, int T, int64_t start, int n_heads, const KvView& kv,
-                     float* out) {
+void CausalAttention(const float* q, int T, int64_t start, int n_heads,
+                     const KvView& kv, float* out) {
   const int d = kv.d, dh = d / n_heads;
   const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(dh));
-  // Heads are independent: split them over the OpenMP team (the same threads oneDNN
-  // uses) once the work outweighs the fork/join, about a microsecond.
+  // Heads are independent: split them over the OpenMP team (the same threads
+  // oneDNN uses) once the work outweighs the fork/join, about a microsecond.
   const bool parallel = int64_t(T) * (start + T) * d >= (int64_t(1) << 16);
   for (int t = 0; t < T; ++t) {
     const int64_t len = start + t + 1;
@@ -67,8 +67,18 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads, const Kv
       float* sc = scores.data();
       const float* qh = q + int64_t(t) * d + h * dh;
       float mx = -INFINITY;
+      // Keys are d floats apart within a KV block: score 8 at a time there.
+      for (int64_t p = 0; p < len;) {
+        const int64_t run =
+            std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
+        int64_t i = 0;
+        for (; i + 8 <= run; i += 8)
+          Dot8(qh, kv.key(p + i) + h * dh, d, dh, sc + p + i);
+        for (; i < run; ++i) sc[p + i] = Dot(qh, kv.key(p + i) + h * dh, dh);
+        p += run;
+      }
       for (int64_t p = 0; p < len; ++p) {
-        sc[p] = Dot(qh, kv.key(p) + h * dh, dh) * inv_sqrt;
+        sc[p] *= inv_sqrt;
         mx = std::max(mx, sc[p]);
       }
       // Separate loops so the exp loop vectorises (libmvec; see CMakeLists).
@@ -81,7 +91,8 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads, const Kv
       std::fill(oh, oh + dh, 0.0f);
       // Value rows are contiguous (d floats apart) within a KV block.
       for (int64_t p = 0; p < len;) {
-        const int64_t run = std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
+        const int64_t run =
+            std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
         GemvAccumulate(sc + p, kv.value(p) + h * dh, run, dh, d, oh);
         p += run;
       }
@@ -91,14 +102,16 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads, const Kv
 
 void SparseFfRow(const float* x, const int32_t* idx, const float* probs,
                  const SparseFfWeights& w, float* y) {
-  // Only the chosen rows are touched, in place (no gather copy, toolchain.md 4c): a dot
-  // with each chosen W1 row, then the W2 rows scaled by those activations. Both phases
-  // split over the OpenMP team when large: blocks for the dots, output columns for the
-  // sums, so no two threads write the same float.
+  // Only the chosen rows are touched, in place (no gather copy, toolchain.md
+  // 4c): a dot with each chosen W1 row, then the W2 rows scaled by those
+  // activations. Both phases split over the OpenMP team when large: blocks for
+  // the dots, output columns for the sums, so no two threads write the same
+  // float.
   const bool parallel = int64_t(w.n_blocks) * w.d >= (int64_t(1) << 15);
   thread_local std::vector<float> activations;
   activations.resize(w.n_blocks);
-  float* h = activations.data();  // this thread's buffer, shared with the team below
+  float* h =
+      activations.data();  // this thread's buffer, shared with the team below
 #pragma omp parallel for schedule(static) if (parallel)
   for (int b = 0; b < w.n_blocks; ++b) {
     float v = Dot(x, w.w1t + (int64_t(b) * w.block + idx[b]) * w.d, w.d);
@@ -112,7 +125,9 @@ void SparseFfRow(const float* x, const int32_t* idx, const float* probs,
     if (n <= 0) continue;
     std::memcpy(y + lo, w.b2 + lo, sizeof(float) * n);
     for (int b = 0; b < w.n_blocks; ++b) {
-      if (h[b] != 0.0f) Axpy(h[b], w.w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d + lo, y + lo, n);
+      if (h[b] != 0.0f)
+        Axpy(h[b], w.w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d + lo, y + lo,
+             n);
     }
   }
 }
@@ -134,10 +149,12 @@ void BlockArgmax(const float* logits, int n_blocks, int block, int32_t* idx,
   }
 }
 
-void CausalConv(const float* history, const float* y, int T, int S, int M, int kL, int kS,
-                const float* weight, const float* bias, float* out) {
+void CausalConv(const float* history, const float* y, int T, int S, int M,
+                int kL, int kS, const float* weight, const float* bias,
+                float* out) {
   const int half = (kS - 1) / 2, width = S * M;
-  // (t, s) outputs are independent: split them over the OpenMP team when large enough.
+  // (t, s) outputs are independent: split them over the OpenMP team when large
+  // enough.
   const bool parallel = int64_t(T) * S * M * M * kL * kS >= (int64_t(1) << 17);
 #pragma omp parallel for schedule(static) if (parallel)
   for (int ts = 0; ts < T * S; ++ts) {
@@ -152,7 +169,8 @@ void CausalConv(const float* history, const float* y, int T, int S, int M, int k
         const int sm = s - half + j;
         if (sm < 0 || sm >= S) continue;
         // o += in[sm] (1 x M) @ W[i, j] (M x M), accumulated in registers.
-        GemvAccumulate(in + sm * M, weight + (int64_t(i) * kS + j) * M * M, M, M, M, o);
+        GemvAccumulate(in + sm * M, weight + (int64_t(i) * kS + j) * M * M, M,
+                       M, M, o);
       }
     }
   }

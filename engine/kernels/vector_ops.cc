@@ -15,6 +15,46 @@ void GemvTail(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw,
 
 }  // namespace
 
+#if defined(__AVX2__) && defined(__FMA__)
+
+void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
+          float* out) {
+  if (n % 8 != 0) {
+    for (int r = 0; r < 8; ++r) out[r] = Dot(a, rows + r * ld, n);
+    return;
+  }
+  __m256 acc[8];
+  for (int r = 0; r < 8; ++r) acc[r] = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m256 av = _mm256_loadu_ps(a + i);
+    for (int r = 0; r < 8; ++r) {
+      acc[r] = _mm256_fmadd_ps(av, _mm256_loadu_ps(rows + r * ld + i), acc[r]);
+    }
+  }
+  // Reduce the eight accumulators at once: pairwise hadds, then fold the
+  // 128-bit halves.
+  const __m256 s01 = _mm256_hadd_ps(acc[0], acc[1]),
+               s23 = _mm256_hadd_ps(acc[2], acc[3]);
+  const __m256 s45 = _mm256_hadd_ps(acc[4], acc[5]),
+               s67 = _mm256_hadd_ps(acc[6], acc[7]);
+  const __m256 s0123 = _mm256_hadd_ps(s01, s23),
+               s4567 = _mm256_hadd_ps(s45, s67);
+  // s0123 lanes: [r0 r1 r2 r3 | r0 r1 r2 r3] (low and high halves of each row's
+  // sum).
+  const __m256 lo = _mm256_permute2f128_ps(s0123, s4567, 0x20);
+  const __m256 hi = _mm256_permute2f128_ps(s0123, s4567, 0x31);
+  _mm256_storeu_ps(out, _mm256_add_ps(lo, hi));
+}
+
+#else
+
+void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
+          float* out) {
+  for (int r = 0; r < 8; ++r) out[r] = Dot(a, rows + r * ld, n);
+}
+
+#endif
+
 #if defined(__AVX512F__)
 
 const char* VectorIsa() { return "avx512"; }

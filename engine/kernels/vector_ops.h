@@ -14,6 +14,11 @@ namespace terraserve::engine {
 // Which instruction set these were compiled for: "avx512", "avx2" or "scalar".
 const char* VectorIsa();
 
+// out[r] = sum_i a[i] * rows[r * ld + i] for r < 8: eight dot products sharing
+// one vector, with a single combined horizontal reduction (attention scores
+// over 8 cached keys).
+void Dot8(const float* a, const float* rows, int64_t ld, int64_t n, float* out);
+
 // y[0:n] += x[0:k] @ w, w being k rows of n floats, ldw floats apart.
 // Accumulators stay in registers across k, so small matrices (the convolutions'
 // M x M kernels, the attention's value rows) run near the FMA rate with no

@@ -44,6 +44,21 @@ TEST(VectorOpsTest, DotAndAxpyMatchScalarOnOddLengths) {
   }
 }
 
+TEST(VectorOpsTest, Dot8MatchesEightDots) {
+  std::mt19937 rng(11);
+  for (int n : {8, 64, 72, 13}) {
+    const int ld = n + 5;
+    auto a = Random(n, rng), rows = Random(8 * ld, rng);
+    float out[8];
+    Dot8(a.data(), rows.data(), ld, n, out);
+    for (int r = 0; r < 8; ++r) {
+      double ref = 0;
+      for (int i = 0; i < n; ++i) ref += double(a[i]) * rows[r * ld + i];
+      EXPECT_NEAR(out[r], ref, 1e-4 * std::sqrt(n)) << n << " row " << r;
+    }
+  }
+}
+
 TEST(CpuKernelsTest, LayerNormMatchesReference) {
   std::mt19937 rng(2);
   for (bool center : {true, false}) {
@@ -177,10 +192,12 @@ TEST(Bf16LinearTest, MatchesReferenceOnRoundedWeights) {
   EXPECT_EQ(FloatToBf16(1.0f), 0x3F80);
   EXPECT_EQ(Bf16ToFloat(FloatToBf16(1.00390625f)), 1.0f);  // ties to even
   EXPECT_EQ(Bf16ToFloat(FloatToBf16(3.14159f)), 3.140625f);
-  for (auto [k, n] : {std::pair<int, int>{1, 1}, {96, 6144}, {33, 45}, {64, 40}}) {
+  for (auto [k, n] :
+       {std::pair<int, int>{1, 1}, {96, 6144}, {33, 45}, {64, 40}}) {
     auto w = Random(k * n, rng, 0.3f), b = Random(n, rng);
     std::vector<float> rounded(w.size());
-    for (size_t i = 0; i < w.size(); ++i) rounded[i] = Bf16ToFloat(FloatToBf16(w[i]));
+    for (size_t i = 0; i < w.size(); ++i)
+      rounded[i] = Bf16ToFloat(FloatToBf16(w[i]));
     auto fast = MakeBf16Linear(w, b, k, n);
     auto ref = MakeReferenceLinear(rounded, b, k, n);
     EXPECT_EQ(fast->weight_bytes(), int64_t(k) * n * 2 + n * 4);
