@@ -6,7 +6,8 @@ PORT ?= 50051
 METRICS_PORT ?= 9464
 CTEST_ARGS ?=
 
-.PHONY: run test build build-release deps deps-test python-test asan tsan format clean
+.PHONY: run test build build-release deps deps-test python-test asan tsan fuzz format clean
+FUZZ_SECONDS ?= 60
 
 deps:
 	deploy/install-deps.sh build
@@ -40,6 +41,18 @@ tsan: deps-test
 	cmake --preset tsan
 	cmake --build --preset tsan
 	cd build/tsan && ctest --output-on-failure -j2 -L 'unit|integration' $(CTEST_ARGS)
+
+# Each libFuzzer target for FUZZ_SECONDS, seeded from tests/fuzz/corpus (new inputs go
+# to build/fuzz/corpus, so the repository's seeds stay small).
+fuzz:
+	deploy/install-deps.sh build fuzz
+	cmake --preset fuzz
+	cmake --build --preset fuzz
+	for t in safetensors tokenizer stop_matcher request_validation; do \
+	  mkdir -p build/fuzz/corpus/$$t && \
+	  build/fuzz/tests/fuzz/$${t}_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	    build/fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
 
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i

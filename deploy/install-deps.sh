@@ -7,6 +7,7 @@
 #   test     build + what the tests need: PyTorch reference, Python gRPC, Prometheus, promtool
 #   runtime  shared libraries only (the slim Docker runtime stage)
 #   train    PyTorch, SentencePiece and the English corpus used to train the bundled model
+#   fuzz     clang and its libFuzzer runtime (`make fuzz`)
 set -euo pipefail
 
 BUILD_PKGS=(
@@ -25,6 +26,7 @@ TEST_PKGS=(
   "${BUILD_PKGS[@]}" "${TRAIN_PKGS[@]}"
   python3-grpcio python3-protobuf prometheus curl procps yamllint
 )
+FUZZ_PKGS=(clang-14 libclang-rt-14-dev)
 RUNTIME_PKGS=(
   libgrpc++1.51 libprotobuf32 libabsl20220623 libdnnl2 libgomp1
   libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 ca-certificates
@@ -39,7 +41,8 @@ for g in "${groups[@]}"; do
     test) wanted+=("${TEST_PKGS[@]}") ;;
     train) wanted+=("${TRAIN_PKGS[@]}") ;;
     runtime) wanted+=("${RUNTIME_PKGS[@]}") ;;
-    *) echo "install-deps.sh: unknown group '$g' (build, test, train, runtime)" >&2; exit 2 ;;
+    fuzz) wanted+=("${FUZZ_PKGS[@]}") ;;
+    *) echo "install-deps.sh: unknown group '$g' (build, test, train, runtime, fuzz)" >&2; exit 2 ;;
   esac
 done
 
