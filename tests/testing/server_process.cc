@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -33,6 +34,8 @@ std::string ReadFile(const std::string& path) {
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
   pid_t pid = fork();
   if (pid != 0) return pid;
+  // Die with the test process, so a crashed or killed test leaves no server behind.
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
   int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd >= 0) {
     dup2(fd, 1);
