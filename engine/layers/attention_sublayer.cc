@@ -71,11 +71,14 @@ absl::Status AttentionSublayer::ProjectSparse(const float* h,
                           conv_w_[c].data(), conv_b_[c].data(),
                           outs[c] + s.row * d);
     }
-    // Keep the last kL-1 inputs of [history; y] for the next step.
-    if (kL > 1) {
-      std::vector<float> joined(hist);
-      joined.insert(joined.end(), y, y + int64_t(s.T) * d);
-      std::copy(joined.end() - int64_t(kL - 1) * d, joined.end(), hist.begin());
+    // Keep the last kL-1 inputs of [history; y] for the next step, in place.
+    const int keep = kL - 1;
+    if (s.T >= keep) {
+      std::copy(y + int64_t(s.T - keep) * d, y + int64_t(s.T) * d,
+                hist.begin());
+    } else if (keep > 0) {
+      std::copy(hist.begin() + int64_t(s.T) * d, hist.end(), hist.begin());
+      std::copy(y, y + int64_t(s.T) * d, hist.end() - int64_t(s.T) * d);
     }
   }
   return absl::OkStatus();

@@ -101,8 +101,12 @@ int32_t Sampler::Draw(const std::vector<float>& logprobs) {
   return order[keep - 1];
 }
 
-SampledToken Sampler::Sample(const float* logits, int vocab_size) {
+SampledToken Sampler::Sample(const float* logits, int vocab_size,
+                             const std::vector<int32_t>& banned) {
   std::vector<float> l(logits, logits + vocab_size);
+  for (int32_t id : banned) {
+    if (id >= 0 && id < vocab_size) l[id] = -INFINITY;
+  }
   ApplyPenalties(l);
   if (params_.temperature > 0) {
     for (float& v : l) v /= params_.temperature;

@@ -44,7 +44,9 @@ class Sampler {
   Sampler(const SamplingParams& params, const std::vector<int32_t>& prompt);
   // Picks the next token from `logits` [vocab_size] and records it for
   // penalties.
-  SampledToken Sample(const float* logits, int vocab_size);
+  // Ids in `banned` get probability 0 (e.g. EOS before min_new_tokens).
+  SampledToken Sample(const float* logits, int vocab_size,
+                      const std::vector<int32_t>& banned = {});
 
  private:
   void ApplyPenalties(std::vector<float>& l) const;

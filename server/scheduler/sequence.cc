@@ -44,24 +44,20 @@ std::vector<int32_t> Sequence::NextInput(int max_tokens) {
   return {generated_.back()};
 }
 
-void Sequence::MaskUntilMinTokens(std::vector<float>& logits) const {
+std::vector<int32_t> Sequence::BannedTokens() const {
   // EOS and stop tokens may not end generation before min_new_tokens: make them
   // impossible instead of ignoring them after the fact (the vLLM min_tokens
   // rule).
-  if (generated() >= request_->min_new_tokens) return;
-  if (eos_id_ >= 0 && eos_id_ < static_cast<int>(logits.size()))
-    logits[eos_id_] = -INFINITY;
-  for (int32_t t : request_->stop_token_ids) {
-    if (t >= 0 && t < static_cast<int>(logits.size())) logits[t] = -INFINITY;
-  }
+  if (generated() >= request_->min_new_tokens) return {};
+  std::vector<int32_t> banned = request_->stop_token_ids;
+  if (eos_id_ >= 0) banned.push_back(eos_id_);
+  return banned;
 }
 
 GenerationUpdate Sequence::Advance(const float* logits, int vocab_size,
                                    absl::Time now) {
   GenerationUpdate update;
-  std::vector<float> l(logits, logits + vocab_size);
-  MaskUntilMinTokens(l);
-  engine::SampledToken s = sampler_.Sample(l.data(), vocab_size);
+  engine::SampledToken s = sampler_.Sample(logits, vocab_size, BannedTokens());
   generated_.push_back(s.id);
   if (!first_token_) {
     first_token_ = now;

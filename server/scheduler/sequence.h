@@ -55,7 +55,8 @@ class Sequence {
 
  private:
   void Finish(FinishReason reason, absl::Time now, GenerationUpdate& update);
-  void MaskUntilMinTokens(std::vector<float>& logits) const;
+  // EOS and stop tokens while fewer than min_new_tokens were generated.
+  std::vector<int32_t> BannedTokens() const;
 
   engine::SequenceId id_;
   std::unique_ptr<GenerationRequest> request_;
