@@ -105,9 +105,8 @@ grpc::ServerUnaryReactor* GenerationService::Tokenize(
   grpc::Status status;
   Scheduler* scheduler = Ready(*context, &status);
   if (scheduler == nullptr) return FinishNow(context, status);
-  if (engine::SanitizeUtf8(request->text()) != request->text()) {
-    return FinishNow(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                           "text: is not valid UTF-8"));
+  if (absl::Status valid = ValidUtf8(request->text(), "text"); !valid.ok()) {
+    return FinishNow(context, ToGrpcStatus(valid));
   }
   const engine::Tokenizer& tok = scheduler->engine().tokenizer();
   if (request->add_bos() && tok.bos_id() >= 0) response->add_ids(tok.bos_id());

@@ -12,10 +12,6 @@ absl::Status Invalid(const std::string& field, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
 
-absl::Status ValidUtf8(const std::string& s, const std::string& field) {
-  if (engine::SanitizeUtf8(s) != s) return Invalid(field, "is not valid UTF-8");
-  return absl::OkStatus();
-}
 
 absl::StatusOr<engine::SamplingParams> ToSampling(const v1::SamplingParams& p,
                                                   const RequestLimits& limits,
@@ -129,6 +125,11 @@ absl::Status ToStopping(const v1::StoppingCriteria& st,
 }
 
 }  // namespace
+
+absl::Status ValidUtf8(const std::string& s, const std::string& field) {
+  if (engine::SanitizeUtf8(s) != s) return Invalid(field, "is not valid UTF-8");
+  return absl::OkStatus();
+}
 
 absl::Status ValidateTokenIds(
     const google::protobuf::RepeatedField<uint32_t>& ids, int vocab_size,

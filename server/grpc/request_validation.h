@@ -33,6 +33,9 @@ absl::StatusOr<std::unique_ptr<GenerationRequest>> ToGenerationRequest(
     const v1::GenerateRequest& request, const engine::Tokenizer& tokenizer,
     const RequestLimits& limits, absl::Time deadline, uint64_t seed);
 
+// INVALID_ARGUMENT naming `field` unless `s` is valid UTF-8 (protobuf strings must be).
+absl::Status ValidUtf8(const std::string& s, const std::string& field);
+
 // Checks Detokenize ids against the vocabulary.
 absl::Status ValidateTokenIds(
     const google::protobuf::RepeatedField<uint32_t>& ids, int vocab_size,
