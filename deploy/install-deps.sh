@@ -24,7 +24,7 @@ TRAIN_PKGS=(
 )
 TEST_PKGS=(
   "${BUILD_PKGS[@]}" "${TRAIN_PKGS[@]}"
-  python3-grpcio python3-protobuf prometheus curl procps yamllint
+  python3-grpcio python3-protobuf python3-yaml prometheus curl procps yamllint openssl
 )
 FUZZ_PKGS=(clang-14 libclang-rt-14-dev)
 RUNTIME_PKGS=(
