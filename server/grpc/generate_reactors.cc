@@ -4,8 +4,8 @@
 #include <string>
 #include <utility>
 
-#include "absl/synchronization/mutex.h"
 #include "engine/base/logging.h"
+#include "engine/base/mutex.h"
 #include "server/grpc/status_util.h"
 
 namespace terraserve::server {
@@ -48,20 +48,20 @@ class ReactorSink final : public ResponseSink {
  public:
   explicit ReactorSink(Reactor* r) : reactor_(r) {}
   void Push(GenerationUpdate update) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (reactor_ != nullptr) reactor_->Deliver(std::move(update));
   }
   bool closed() const override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return closed_;
   }
   // Called from OnDone: no more deliveries; the scheduler drops the request.
   void Detach() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     reactor_ = nullptr;
     closed_ = true;
   }
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
 
  private:
   Reactor* reactor_ ABSL_GUARDED_BY(mu_);
@@ -83,7 +83,7 @@ class StreamReactor final
 
   void Begin(std::unique_ptr<GenerationRequest> request) {
     auto handle = scheduler_->Submit(std::move(request), sink_);
-    absl::MutexLock lock(&sink_->mu_);
+    MutexLock lock(&sink_->mu_);
     if (!handle.ok()) {
       FinishLocked(ToGrpcStatus(handle.status()));
       return;
@@ -104,7 +104,7 @@ class StreamReactor final
   }
 
   void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&sink_->mu_);
+    MutexLock lock(&sink_->mu_);
     write_in_flight_ = false;
     if (!ok) {
       FinishLocked(grpc::Status(grpc::StatusCode::CANCELLED,
@@ -116,7 +116,7 @@ class StreamReactor final
   }
 
   void OnCancel() override {
-    absl::MutexLock lock(&sink_->mu_);
+    MutexLock lock(&sink_->mu_);
     CancelInScheduler();
     FinishLocked(
         grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));
@@ -202,7 +202,7 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
   void Begin(std::unique_ptr<GenerationRequest> request, bool want_tokens) {
     want_tokens_ = want_tokens;
     auto handle = scheduler_->Submit(std::move(request), sink_);
-    absl::MutexLock lock(&sink_->mu_);
+    MutexLock lock(&sink_->mu_);
     if (!handle.ok()) {
       FinishOnce(ToGrpcStatus(handle.status()));
       return;
@@ -228,7 +228,7 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
   }
 
   void OnCancel() override {
-    absl::MutexLock lock(&sink_->mu_);
+    MutexLock lock(&sink_->mu_);
     if (submitted_) scheduler_->Cancel(handle_);
     FinishOnce(
         grpc::Status(grpc::StatusCode::CANCELLED, "cancelled by the client"));

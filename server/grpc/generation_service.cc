@@ -60,7 +60,7 @@ Scheduler* GenerationService::Ready(const grpc::CallbackServerContext& context,
 }
 
 uint64_t GenerationService::NewSeed() {
-  absl::MutexLock lock(&seed_mu_);
+  MutexLock lock(&seed_mu_);
   return seed_rng_();
 }
 

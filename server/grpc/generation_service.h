@@ -12,7 +12,7 @@
 #include <atomic>
 #include <random>
 
-#include "absl/synchronization/mutex.h"
+#include "engine/base/mutex.h"
 #include "server/grpc/request_validation.h"
 #include "server/scheduler/scheduler.h"
 #include "terraserve/v1/generation.grpc.pb.h"
@@ -62,7 +62,7 @@ class GenerationService final
   std::string auth_token_;
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> request_counter_{0};
-  absl::Mutex seed_mu_;
+  Mutex seed_mu_;
   std::mt19937_64 seed_rng_ ABSL_GUARDED_BY(seed_mu_){std::random_device{}()};
 };
 

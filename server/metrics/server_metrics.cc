@@ -15,8 +15,8 @@
 #include <sstream>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
 #include "engine/base/logging.h"
+#include "engine/base/mutex.h"
 #include "server/grpc/status_util.h"
 
 namespace terraserve::server {
@@ -205,7 +205,7 @@ struct ServerMetrics::Impl {
   std::map<std::string, prometheus::Counter*> success_by_reason;
 
   // Children of labelled counters are looked up once per label set and cached.
-  absl::Mutex mu;
+  Mutex mu;
   std::map<std::pair<std::string, int>, prometheus::Counter*> handled_children
       ABSL_GUARDED_BY(mu);
   std::map<std::string, prometheus::Counter*> failure_children
@@ -260,7 +260,7 @@ void ServerMetrics::SetModelInfo(const std::string& model,
 
 void ServerMetrics::OnRpcDone(const std::string& method, int code) {
   const bool generation = method.find("/Generate") != std::string::npos;
-  absl::MutexLock lock(&impl_->mu);
+  MutexLock lock(&impl_->mu);
   auto& child = impl_->handled_children[{method, code}];
   if (child == nullptr) {
     child = &impl_->handled.Add(

@@ -32,16 +32,18 @@ absl::Status SchedulerOptions::Validate() const {
 
 absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
     engine::Engine* engine, const SchedulerOptions& options,
-    SchedulerObserver* observer) {
+    SchedulerObserver* observer, Clock* clock) {
   if (absl::Status s = options.Validate(); !s.ok()) return s;
-  return std::unique_ptr<Scheduler>(new Scheduler(engine, options, observer));
+  return std::unique_ptr<Scheduler>(
+      new Scheduler(engine, options, observer, clock));
 }
 
 Scheduler::Scheduler(engine::Engine* engine, const SchedulerOptions& options,
-                     SchedulerObserver* observer)
+                     SchedulerObserver* observer, Clock* clock)
     : engine_(engine),
       options_(options),
-      observer_(observer ? observer : &null_observer_) {}
+      observer_(observer ? observer : &null_observer_),
+      clock_(clock) {}
 
 Scheduler::~Scheduler() { Stop(); }
 
@@ -63,7 +65,7 @@ absl::StatusOr<RequestHandle> Scheduler::Submit(
                          engine_->model_info().kv_block_size,
                      " positions)"));
   }
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (stopping_)
     return absl::UnavailableError(
         "server is draining; retry on another replica");
@@ -76,12 +78,14 @@ absl::StatusOr<RequestHandle> Scheduler::Submit(
   inbox_.push_back({handle, std::move(request), std::move(sink)});
   ++queued_;
   ++in_flight_;
+  changed_.SignalAll();
   return handle;
 }
 
 void Scheduler::Cancel(RequestHandle handle) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   cancels_.insert(handle);
+  changed_.SignalAll();
 }
 
 bool Scheduler::Idle() const { return running_.empty() && waiting_.empty(); }
@@ -89,14 +93,11 @@ bool Scheduler::Idle() const { return running_.empty() && waiting_.empty(); }
 void Scheduler::Loop() {
   while (true) {
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       if (Idle()) {
         // Nothing running: sleep until there is something to do (never poll).
-        mu_.Await(absl::Condition(
-            +[](Scheduler* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s->mu_) {
-              return !s->inbox_.empty() || !s->cancels_.empty() || s->stop_now_;
-            },
-            this));
+        while (inbox_.empty() && cancels_.empty() && !stop_now_)
+          changed_.Wait(&mu_);
       }
       if (stop_now_) break;
     }
@@ -115,14 +116,14 @@ void Scheduler::Loop() {
 
 void Scheduler::Stop(absl::Time deadline) {
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
-    auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return in_flight_ == 0;
-    };
-    if (thread_.joinable())
-      mu_.AwaitWithDeadline(absl::Condition(&drained), deadline);
+    if (thread_.joinable()) {
+      while (in_flight_ > 0 && !changed_.WaitWithDeadline(&mu_, deadline)) {
+      }
+    }
     stop_now_ = true;
+    changed_.SignalAll();
   }
   if (thread_.joinable()) thread_.join();
 }
@@ -130,7 +131,7 @@ void Scheduler::Stop(absl::Time deadline) {
 void Scheduler::DrainInbox() {
   absl::flat_hash_set<RequestHandle> cancels;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (auto& p : inbox_) waiting_.push_back(std::move(p));
     inbox_.clear();
     cancels.swap(cancels_);
@@ -156,9 +157,10 @@ void Scheduler::FailPending(Pending& p, const absl::Status& status) {
   u.error = status;
   p.sink->Push(std::move(u));
   observer_->OnFailed(*p.request, status, 0);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   --queued_;
   --in_flight_;
+  changed_.SignalAll();
 }
 
 void Scheduler::Fail(Sequence& seq, const absl::Status& status) {
@@ -216,7 +218,7 @@ void Scheduler::Admit(absl::Time now) {
     running_handles_.push_back(p.handle);
     running_.push_back(std::move(seq));
     waiting_.pop_front();
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     --queued_;
   }
 }
@@ -252,7 +254,7 @@ void Scheduler::RunStep() {
   observer_->OnStep({out->stats.sequences, out->stats.prefill_tokens,
                      out->stats.decode_tokens, out->stats.duration});
   const int V = engine_->model_info().config.vocab_size;
-  const absl::Time done = absl::Now();
+  const absl::Time done = clock_->Now();
   for (size_t r = 0; r < out->logit_items.size(); ++r) {
     Sequence* seq = item_seq[out->logit_items[r]];
     std::optional<absl::Time> previous = seq->last_token_time();
@@ -285,8 +287,9 @@ void Scheduler::Retire() {
   running_.resize(w);
   running_handles_.resize(w);
   if (retired > 0) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     in_flight_ -= retired;
+    changed_.SignalAll();
   }
 }
 
@@ -297,7 +300,7 @@ void Scheduler::PublishLoad() {
   load.kv_usage =
       total > 0 ? 1.0 - double(engine_->free_kv_blocks()) / total : 0;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     load.waiting = queued_;
     load_ = load;
   }
@@ -305,13 +308,13 @@ void Scheduler::PublishLoad() {
 }
 
 LoadReport Scheduler::Load() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return load_;
 }
 
 bool Scheduler::RunOneStep() {
   DrainInbox();
-  const absl::Time now = absl::Now();
+  const absl::Time now = clock_->Now();
   DropCancelledAndExpired(now);
   Retire();
   Admit(now);

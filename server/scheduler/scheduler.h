@@ -28,7 +28,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
+#include "engine/base/clock.h"
+#include "engine/base/mutex.h"
 #include "engine/engine.h"
 #include "server/scheduler/batch_planner.h"
 #include "server/scheduler/generation_request.h"
@@ -55,10 +56,11 @@ using RequestHandle = uint64_t;
 
 class Scheduler {
  public:
-  // `engine` and `observer` must outlive the scheduler; observer may be null.
+  // `engine`, `observer` and `clock` must outlive the scheduler; observer may
+  // be null. `clock` times deadlines, queue time and token latencies.
   static absl::StatusOr<std::unique_ptr<Scheduler>> Create(
       engine::Engine* engine, const SchedulerOptions& options,
-      SchedulerObserver* observer);
+      SchedulerObserver* observer, Clock* clock = Clock::Real());
   ~Scheduler();  // Stop()s
 
   // Starts the scheduler thread.
@@ -75,7 +77,7 @@ class Scheduler {
   void Cancel(RequestHandle handle);
   // Waits until nothing is queued or running, or until `deadline`; then fails
   // whatever is left with UNAVAILABLE and stops the thread. New submissions are
-  // refused at once.
+  // refused at once. `deadline` is wall time (it bounds a real wait).
   void Stop(absl::Time deadline = absl::Now());
 
   // One iteration; returns false when there was nothing to do. Tests only, when
@@ -93,7 +95,7 @@ class Scheduler {
   };
 
   Scheduler(engine::Engine* engine, const SchedulerOptions& options,
-            SchedulerObserver* observer);
+            SchedulerObserver* observer, Clock* clock);
   void Loop();
   void DrainInbox();
   void DropCancelledAndExpired(absl::Time now);
@@ -109,8 +111,11 @@ class Scheduler {
   const SchedulerOptions options_;
   SchedulerObserver* observer_;
   SchedulerObserver null_observer_;
+  Clock* const clock_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
+  // Signalled when the inbox, cancels, in_flight_ or stop_now_ change.
+  CondVar changed_;
   std::deque<Pending> inbox_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<RequestHandle> cancels_ ABSL_GUARDED_BY(mu_);
   int queued_ ABSL_GUARDED_BY(mu_) = 0;  // inbox + waiting

@@ -1,5 +1,5 @@
-// Scheduler behaviour with a scripted FakeEngine, driven step by step (no
-// threads) except where the test is about the thread.
+// Scheduler behaviour with a scripted FakeEngine and a FakeClock, driven step
+// by step (no threads, no sleeps) except where the test is about the thread.
 #include "server/scheduler/scheduler.h"
 
 #include <gmock/gmock.h>
@@ -8,13 +8,15 @@
 #include <string>
 #include <vector>
 
-#include "absl/synchronization/mutex.h"
+#include "engine/base/mutex.h"
+#include "tests/testing/fake_clock.h"
 #include "tests/testing/fake_engine.h"
 #include "tests/testing/status_matchers.h"
 
 namespace terraserve::server {
 namespace {
 
+using ::terraserve::testing::FakeClock;
 using ::terraserve::testing::FakeEngine;
 using ::terraserve::testing::StatusIs;
 using ::testing::HasSubstr;
@@ -22,7 +24,7 @@ using ::testing::HasSubstr;
 class RecordingSink final : public ResponseSink {
  public:
   void Push(GenerationUpdate u) override {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     for (const auto& t : u.tokens) ids.push_back(t.id);
     text += u.text;
     if (u.first) ++firsts;
@@ -32,17 +34,30 @@ class RecordingSink final : public ResponseSink {
   }
   bool closed() const override { return closed_flag; }
   bool done() {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     return final.has_value() || !error.ok();
   }
 
-  absl::Mutex mu_;
+  Mutex mu_;
   std::vector<int32_t> ids;
   std::string text;
   int firsts = 0, updates = 0;
   std::optional<FinalInfo> final;
   absl::Status error;
   bool closed_flag = false;
+};
+
+// Records the latencies the scheduler reports (scheduler thread only).
+class TimingObserver final : public SchedulerObserver {
+ public:
+  void OnAdmitted(absl::Duration d) override { queue.push_back(d); }
+  void OnFirstToken(absl::Duration d) override { ttft.push_back(d); }
+  void OnInterTokenLatency(absl::Duration d) override { itl.push_back(d); }
+  void OnFailed(const GenerationRequest&, const absl::Status& s, int) override {
+    failed.push_back(s.code());
+  }
+  std::vector<absl::Duration> queue, ttft, itl;
+  std::vector<absl::StatusCode> failed;
 };
 
 class SchedulerTest : public ::testing::Test {
@@ -56,8 +71,8 @@ class SchedulerTest : public ::testing::Test {
     tok_ = tok->get();
     engine_ = std::make_unique<FakeEngine>(std::move(*tok), blocks, 4,
                                            std::move(script));
-    ASSERT_OK_AND_ASSIGN(scheduler_,
-                         Scheduler::Create(engine_.get(), options, nullptr));
+    ASSERT_OK_AND_ASSIGN(scheduler_, Scheduler::Create(engine_.get(), options,
+                                                       &observer_, &clock_));
   }
 
   std::unique_ptr<GenerationRequest> Request(int max_new,
@@ -66,17 +81,25 @@ class SchedulerTest : public ::testing::Test {
     auto r = std::make_unique<GenerationRequest>();
     r->prompt = std::move(prompt);
     r->max_new_tokens = max_new;
+    r->arrival = clock_.Now();
     return r;
   }
 
+  // Every engine step takes exactly 1 ms of fake time.
+  bool Step() {
+    clock_.Advance(absl::Milliseconds(1));
+    return scheduler_->RunOneStep();
+  }
   void RunUntilIdle(int max_steps = 1000) {
-    for (int i = 0; i < max_steps && scheduler_->RunOneStep(); ++i) {
+    for (int i = 0; i < max_steps && Step(); ++i) {
     }
   }
 
   // Ids of "▁the", "▁cat" etc. in the bundled vocabulary.
   int32_t Id(const std::string& word) { return tok_->Encode(word).back(); }
 
+  FakeClock clock_;
+  TimingObserver observer_;
   const engine::Tokenizer* tok_ = nullptr;
   std::unique_ptr<FakeEngine> engine_;
   std::unique_ptr<Scheduler> scheduler_;
@@ -192,13 +215,16 @@ TEST_F(SchedulerTest, AdmissionWaitsForKvBlocksInArrivalOrder) {
     sinks.push_back(std::make_shared<RecordingSink>());
     ASSERT_OK(scheduler_->Submit(Request(9), sinks.back()).status());
   }
-  scheduler_->RunOneStep();
+  Step();
   EXPECT_EQ(scheduler_->Load().running, 2);
   EXPECT_EQ(scheduler_->Load().waiting, 1);
   EXPECT_DOUBLE_EQ(scheduler_->Load().kv_usage, 1.0);
   RunUntilIdle();
   for (auto& s : sinks) EXPECT_EQ(s->final->completion_tokens, 9);
-  EXPECT_GT(sinks[2]->final->queue_time, absl::ZeroDuration());
+  // Steps take 1 ms: the first two are admitted at the first step, the third
+  // when their blocks come back after their 9th token.
+  EXPECT_EQ(sinks[0]->final->queue_time, absl::Milliseconds(1));
+  EXPECT_EQ(sinks[2]->final->queue_time, absl::Milliseconds(10));
   EXPECT_EQ(engine_->free_kv_blocks(), 6);
 }
 
@@ -210,23 +236,23 @@ TEST_F(SchedulerTest, CancelDeadlineAndDisconnectFreeTheSequence) {
   ASSERT_OK_AND_ASSIGN(RequestHandle h,
                        scheduler_->Submit(Request(1000), cancelled));
   auto r = Request(1000);
-  r->deadline = absl::Now() + absl::Milliseconds(30);
+  r->deadline = clock_.Now() + absl::Milliseconds(30);
   ASSERT_OK(scheduler_->Submit(std::move(r), expired).status());
   ASSERT_OK(scheduler_->Submit(Request(1000), gone).status());
-  scheduler_->RunOneStep();
-  scheduler_->RunOneStep();
+  Step();
+  Step();
   EXPECT_GT(engine_->free_kv_blocks(), 0);
   scheduler_->Cancel(h);
   gone->closed_flag = true;
-  absl::SleepFor(absl::Milliseconds(40));
-  scheduler_->RunOneStep();
+  clock_.Advance(absl::Milliseconds(40));
+  Step();
   EXPECT_THAT(cancelled->error,
               StatusIs(absl::StatusCode::kCancelled, HasSubstr("cancelled")));
   EXPECT_THAT(expired->error, StatusIs(absl::StatusCode::kDeadlineExceeded,
                                        HasSubstr("deadline")));
   EXPECT_TRUE(absl::IsCancelled(gone->error));
   EXPECT_EQ(engine_->free_kv_blocks(), 1024);
-  EXPECT_FALSE(scheduler_->RunOneStep());  // nothing left
+  EXPECT_FALSE(Step());  // nothing left
 }
 
 TEST_F(SchedulerTest, EngineFailureFailsTheBatchWithInternal) {
@@ -244,14 +270,117 @@ TEST_F(SchedulerTest, ContinuousBatchingAdmitsWhileOthersDecode) {
   Make([this](engine::SequenceId, int) { return Id(" a"); });
   auto first = std::make_shared<RecordingSink>();
   ASSERT_OK(scheduler_->Submit(Request(20), first).status());
-  for (int i = 0; i < 5; ++i) scheduler_->RunOneStep();
+  for (int i = 0; i < 5; ++i) Step();
   auto second = std::make_shared<RecordingSink>();
   ASSERT_OK(scheduler_->Submit(Request(3), second).status());
-  scheduler_->RunOneStep();
+  Step();
   EXPECT_EQ(engine_->batch_sizes_.back(),
             2);  // joined the running batch at once
   RunUntilIdle();
   EXPECT_TRUE(second->final && first->final);
+}
+
+TEST_F(SchedulerTest, LatenciesComeFromTheClock) {
+  Make([this](engine::SequenceId, int) { return Id(" a"); });
+  auto sink = std::make_shared<RecordingSink>();
+  ASSERT_OK(scheduler_->Submit(Request(4), sink).status());
+  clock_.Advance(absl::Milliseconds(5));  // waits 5 ms before the first step
+  RunUntilIdle();
+  ASSERT_TRUE(sink->final);
+  EXPECT_EQ(sink->final->queue_time, absl::Milliseconds(6));
+  EXPECT_EQ(sink->final->time_to_first_token, absl::Milliseconds(6));
+  EXPECT_EQ(sink->final->total_time, absl::Milliseconds(9));
+  EXPECT_THAT(observer_.queue, ::testing::ElementsAre(absl::Milliseconds(6)));
+  EXPECT_THAT(observer_.ttft, ::testing::ElementsAre(absl::Milliseconds(6)));
+  EXPECT_THAT(observer_.itl, ::testing::Each(absl::Milliseconds(1)));
+  EXPECT_EQ(observer_.itl.size(), 3u);
+}
+
+TEST_F(SchedulerTest, CancelAndDeadlineWhileQueued) {
+  // 3 blocks of 4 positions: one request of 3 + 9 positions at a time.
+  Make([this](engine::SequenceId, int) { return Id(" a"); }, /*blocks=*/3);
+  auto running = std::make_shared<RecordingSink>();
+  auto cancelled = std::make_shared<RecordingSink>();
+  auto expired = std::make_shared<RecordingSink>();
+  ASSERT_OK(scheduler_->Submit(Request(9), running).status());
+  ASSERT_OK_AND_ASSIGN(RequestHandle h,
+                       scheduler_->Submit(Request(9), cancelled));
+  auto r = Request(9);
+  r->deadline = clock_.Now() + absl::Milliseconds(3);
+  ASSERT_OK(scheduler_->Submit(std::move(r), expired).status());
+  Step();
+  EXPECT_EQ(scheduler_->Load().waiting, 2);
+  scheduler_->Cancel(h);
+  Step();
+  EXPECT_THAT(cancelled->error,
+              StatusIs(absl::StatusCode::kCancelled, HasSubstr("cancelled")));
+  EXPECT_TRUE(expired->error.ok());
+  Step();  // t = 3 ms: the deadline has come while still queued
+  EXPECT_THAT(expired->error, StatusIs(absl::StatusCode::kDeadlineExceeded,
+                                       HasSubstr("deadline")));
+  EXPECT_TRUE(cancelled->ids.empty() && expired->ids.empty());
+  RunUntilIdle();
+  EXPECT_EQ(running->final->completion_tokens, 9);
+  EXPECT_THAT(observer_.failed,
+              ::testing::ElementsAre(absl::StatusCode::kCancelled,
+                                     absl::StatusCode::kDeadlineExceeded));
+  EXPECT_EQ(engine_->free_kv_blocks(), 3);
+  EXPECT_EQ(scheduler_->Load().waiting, 0);
+}
+
+TEST_F(SchedulerTest, ManySequencesOfDifferentLengthsAllComplete) {
+  SchedulerOptions o;
+  o.max_running_sequences = 8;
+  o.max_batch_tokens = 24;
+  o.prefill_chunk_tokens = 8;
+  Make([this](engine::SequenceId id,
+              int i) { return Id((id + i) % 2 ? " cat" : " dog"); },
+       /*blocks=*/64, o);
+  std::vector<std::shared_ptr<RecordingSink>> sinks;
+  for (int i = 0; i < 30; ++i) {
+    std::vector<int32_t> prompt(1 + (i * 7) % 37, Id(" a"));
+    sinks.push_back(std::make_shared<RecordingSink>());
+    ASSERT_OK(
+        scheduler_->Submit(Request(1 + (i * 5) % 17, prompt), sinks.back())
+            .status());
+  }
+  RunUntilIdle();
+  for (int i = 0; i < 30; ++i) {
+    SCOPED_TRACE(i);
+    ASSERT_TRUE(sinks[i]->final);
+    EXPECT_EQ(sinks[i]->final->completion_tokens, 1 + (i * 5) % 17);
+    EXPECT_EQ(sinks[i]->final->prompt_tokens, 1 + (i * 7) % 37);
+    ASSERT_FALSE(sinks[i]->ids.empty());
+    // Handles are 1-based in submission order; the script alternates.
+    EXPECT_EQ(sinks[i]->ids[0], Id((i + 1) % 2 ? " cat" : " dog"));
+  }
+  EXPECT_THAT(engine_->batch_sizes_, ::testing::Each(::testing::Le(8)));
+  EXPECT_EQ(engine_->free_kv_blocks(), 64);
+}
+
+TEST_F(SchedulerTest, LongPromptIsNotStarvedByShortRequests) {
+  SchedulerOptions o;
+  o.max_running_sequences = 4;
+  o.max_batch_tokens = 12;
+  o.prefill_chunk_tokens = 8;
+  Make([this](engine::SequenceId, int) { return Id(" a"); }, /*blocks=*/256, o);
+  auto long_prompt = std::make_shared<RecordingSink>();
+  ASSERT_OK(
+      scheduler_
+          ->Submit(Request(2, std::vector<int32_t>(96, Id(" a"))), long_prompt)
+          .status());
+  // A new short request arrives every step, more than the server can finish.
+  int steps = 0;
+  for (; steps < 200 && long_prompt->firsts == 0; ++steps) {
+    ASSERT_OK(scheduler_->Submit(Request(30), std::make_shared<RecordingSink>())
+                  .status());
+    Step();
+  }
+  // 96 prompt tokens: each step the three decodes take 3 of the 12 tokens
+  // and the long prompt, admitted first, gets a chunk of 8 from the rest.
+  EXPECT_LE(steps, 96 / 8 + 1);
+  RunUntilIdle();
+  EXPECT_TRUE(long_prompt->final);
 }
 
 TEST_F(SchedulerTest, ThreadDrainsOnStop) {
