@@ -6,8 +6,9 @@ PORT ?= 50051
 METRICS_PORT ?= 9464
 CTEST_ARGS ?=
 
-.PHONY: run test build build-release deps deps-test python-test asan tsan fuzz format clean
+.PHONY: run test build build-release deps deps-test python-test asan tsan fuzz soak format clean
 FUZZ_SECONDS ?= 60
+SOAK_SECONDS ?= 600
 
 deps:
 	deploy/install-deps.sh build
@@ -28,19 +29,36 @@ run: build-release
 	build/release/server/terraserve --model_dir=$(MODEL_DIR) --host=$(HOST) \
 	  --port=$(PORT) --metrics_port=$(METRICS_PORT)
 
-# Builds RelWithDebInfo and runs every test (C++ and Python) through ctest.
+# Builds RelWithDebInfo and runs every test (C++ and Python) through ctest; the
+# soak has its own target.
 test: build
-	cd build/debug && ctest --output-on-failure -j2 $(CTEST_ARGS)
+	cd build/debug && ctest --output-on-failure -j2 -LE soak $(CTEST_ARGS)
 
+# Mixed load with cancellations against the real server for SOAK_SECONDS; the
+# figures go to build/debug/soak_report.json.
+soak: build
+	cd build/debug && TERRASERVE_SOAK_SECONDS=$(SOAK_SECONDS) \
+	  TERRASERVE_SOAK_REPORT=$(CURDIR)/build/debug/soak_report.json \
+	  ctest --output-on-failure -L soak $(CTEST_ARGS)
+
+# The whole suite (soak aside) under AddressSanitizer + UBSan.
 asan: deps-test
 	cmake --preset asan
 	cmake --build --preset asan
-	cd build/asan && ctest --output-on-failure -j2 $(CTEST_ARGS)
+	cd build/asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+	  ctest --output-on-failure -j2 -LE soak $(CTEST_ARGS)
 
+# The scheduler and server unit tests under ThreadSanitizer. The
+# integration tests are not: Debian's gRPC is not built with TSan, so it cannot
+# see gRPC's own synchronisation and reports false races in gRPC's header code.
+TSAN_TARGETS := scheduler_test stop_matcher_test batch_planner_test status_util_test \
+  server_options_test
 tsan: deps-test
 	cmake --preset tsan
-	cmake --build --preset tsan
-	cd build/tsan && ctest --output-on-failure -j2 -L 'unit|integration' $(CTEST_ARGS)
+	cmake --build --preset tsan --target $(TSAN_TARGETS)
+	cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	  ctest --output-on-failure -j2 -L unit $(CTEST_ARGS) \
+	  -R '^(SchedulerTest|StopMatcherTest|BatchPlannerTest|StatusUtilTest|ServerOptionsTest)\.' 
 
 # Each libFuzzer target for FUZZ_SECONDS, seeded from tests/fuzz/corpus (new inputs go
 # to build/fuzz/corpus, so the repository's seeds stay small).

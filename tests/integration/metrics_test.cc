@@ -23,27 +23,10 @@
 namespace terraserve {
 namespace {
 
+using testing::MetricSample;
 using testing::RunCommand;
+using testing::ScrapeMetrics;
 using testing::ServerProcess;
-
-std::string Scrape(int port) {
-  auto r = RunCommand({"/usr/bin/curl", "-sf",
-                       absl::StrCat("http://127.0.0.1:", port, "/metrics")},
-                      absl::Seconds(20));
-  EXPECT_EQ(r.exit_code, 0) << r.output;
-  return r.output;
-}
-
-// Value of the sample whose name-and-labels text is exactly `series`, or -1.
-double Sample(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(series + " ", 0) == 0)
-      return std::stod(line.substr(series.size() + 1));
-  }
-  return -1;
-}
 
 int FreePort() {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -89,34 +72,38 @@ class MetricsTest : public ::testing::Test {
 };
 
 TEST_F(MetricsTest, CountsMatchWhatWasSent) {
-  const std::string text = Scrape(server_->metrics_port());
-  EXPECT_EQ(Sample(text, "terraserve_generation_tokens_total"), generated_);
+  const std::string text = ScrapeMetrics(server_->metrics_port());
+  EXPECT_EQ(MetricSample(text, "terraserve_generation_tokens_total"),
+            generated_);
   EXPECT_EQ(generated_, 5 + 6 + 7);
-  EXPECT_EQ(Sample(text, "terraserve_prompt_tokens_total"), prompt_);
+  EXPECT_EQ(MetricSample(text, "terraserve_prompt_tokens_total"), prompt_);
   EXPECT_EQ(
-      Sample(text,
-             R"(terraserve_request_success_total{finished_reason="length"})"),
+      MetricSample(
+          text,
+          R"(terraserve_request_success_total{finished_reason="length"})"),
       3);
+  EXPECT_EQ(MetricSample(
+                text, R"(terraserve_request_failure_total{reason="invalid"})"),
+            1);
   EXPECT_EQ(
-      Sample(text, R"(terraserve_request_failure_total{reason="invalid"})"), 1);
-  EXPECT_EQ(
-      Sample(
+      MetricSample(
           text,
           R"(terraserve_grpc_server_handled_total{grpc_code="OK",grpc_method="/terraserve.v1.TextGeneration/Generate"})"),
       3);
-  EXPECT_EQ(Sample(text, "terraserve_time_to_first_token_seconds_count"), 3);
-  EXPECT_EQ(Sample(text, "terraserve_inter_token_latency_seconds_count"),
+  EXPECT_EQ(MetricSample(text, "terraserve_time_to_first_token_seconds_count"),
+            3);
+  EXPECT_EQ(MetricSample(text, "terraserve_inter_token_latency_seconds_count"),
             generated_ - 3);
-  EXPECT_EQ(Sample(text, "terraserve_request_generation_tokens_sum"),
+  EXPECT_EQ(MetricSample(text, "terraserve_request_generation_tokens_sum"),
             generated_);
-  EXPECT_EQ(Sample(text, "terraserve_num_requests_running"), 0);
-  EXPECT_EQ(Sample(text, "terraserve_kv_cache_usage_ratio"), 0);
-  EXPECT_GT(Sample(text, "process_resident_memory_bytes"), 1e6);
+  EXPECT_EQ(MetricSample(text, "terraserve_num_requests_running"), 0);
+  EXPECT_EQ(MetricSample(text, "terraserve_kv_cache_usage_ratio"), 0);
+  EXPECT_GT(MetricSample(text, "process_resident_memory_bytes"), 1e6);
   for (const char* family :
        {"terraserve_e2e_request_latency_seconds_bucket{le=\"0.001\"}",
         "terraserve_iteration_tokens_count", "terraserve_batch_size_count",
         "terraserve_request_queue_time_seconds_count"}) {
-    EXPECT_GE(Sample(text, family), 0) << family;
+    EXPECT_GE(MetricSample(text, family), 0) << family;
   }
   EXPECT_NE(text.find("terraserve_info{"), std::string::npos);
   EXPECT_NE(
@@ -126,8 +113,8 @@ TEST_F(MetricsTest, CountsMatchWhatWasSent) {
 }
 
 TEST_F(MetricsTest, CancelMidStreamFreesTheSequence) {
-  auto stub = v1::TextGeneration::NewStub(
-      grpc::CreateChannel(server_->address(), grpc::InsecureChannelCredentials()));
+  auto stub = v1::TextGeneration::NewStub(grpc::CreateChannel(
+      server_->address(), grpc::InsecureChannelCredentials()));
   grpc::ClientContext ctx;
   v1::GenerateRequest r;
   r.set_text("Cancel me");
@@ -136,21 +123,27 @@ TEST_F(MetricsTest, CancelMidStreamFreesTheSequence) {
   auto reader = stub->GenerateStream(&ctx, r);
   v1::GenerateStreamResponse m;
   ASSERT_TRUE(reader->Read(&m));
-  EXPECT_EQ(Sample(Scrape(server_->metrics_port()), "terraserve_num_requests_running"), 1);
+  EXPECT_EQ(MetricSample(ScrapeMetrics(server_->metrics_port()),
+                         "terraserve_num_requests_running"),
+            1);
   ctx.TryCancel();
   while (reader->Read(&m)) {
   }
   EXPECT_EQ(reader->Finish().error_code(), grpc::StatusCode::CANCELLED);
-  // The scheduler drops the sequence at its next step and returns its KV blocks.
+  // The scheduler drops the sequence at its next step and returns its KV
+  // blocks.
   std::string text;
   for (absl::Time end = absl::Now() + absl::Seconds(20); absl::Now() < end;) {
-    text = Scrape(server_->metrics_port());
-    if (Sample(text, "terraserve_num_requests_running") == 0) break;
+    text = ScrapeMetrics(server_->metrics_port());
+    if (MetricSample(text, "terraserve_num_requests_running") == 0) break;
     absl::SleepFor(absl::Milliseconds(20));
   }
-  EXPECT_EQ(Sample(text, "terraserve_num_requests_running"), 0);
-  EXPECT_EQ(Sample(text, "terraserve_kv_cache_usage_ratio"), 0);
-  EXPECT_EQ(Sample(text, R"(terraserve_request_failure_total{reason="cancelled"})"), 1);
+  EXPECT_EQ(MetricSample(text, "terraserve_num_requests_running"), 0);
+  EXPECT_EQ(MetricSample(text, "terraserve_kv_cache_usage_ratio"), 0);
+  EXPECT_EQ(
+      MetricSample(text,
+                   R"(terraserve_request_failure_total{reason="cancelled"})"),
+      1);
 }
 
 TEST_F(MetricsTest, PromtoolAcceptsTheExposition) {

@@ -1,5 +1,6 @@
 #include "tests/testing/server_process.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <thread>
 
@@ -34,7 +36,8 @@ std::string ReadFile(const std::string& path) {
 pid_t Spawn(const std::vector<std::string>& argv, const std::string& log_path) {
   pid_t pid = fork();
   if (pid != 0) return pid;
-  // Die with the test process, so a crashed or killed test leaves no server behind.
+  // Die with the test process, so a crashed or killed test leaves no server
+  // behind.
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd >= 0) {
@@ -90,6 +93,46 @@ ProcessResult RunCommand(const std::vector<std::string>& argv,
   unlink(log.c_str());
   rmdir(dir.c_str());
   return result;
+}
+
+absl::StatusOr<ProcessStats> ReadProcessStats(pid_t pid) {
+  const std::string proc = absl::StrCat("/proc/", pid);
+  std::ifstream status(proc + "/status");
+  if (!status) return absl::NotFoundError(absl::StrCat("no ", proc));
+  ProcessStats stats;
+  std::string key;
+  while (status >> key) {
+    if (key == "Threads:") status >> stats.threads;
+    if (key == "VmRSS:") {
+      status >> stats.rss_bytes;
+      stats.rss_bytes *= 1024;  // reported in kB
+    }
+    status.ignore(std::numeric_limits<std::streamsize>::max(), '\n');
+  }
+  DIR* fds = opendir((proc + "/fd").c_str());
+  if (fds == nullptr)
+    return absl::NotFoundError(absl::StrCat("no ", proc, "/fd"));
+  while (dirent* e = readdir(fds)) stats.open_fds += e->d_name[0] != '.';
+  closedir(fds);
+  return stats;
+}
+
+std::string ScrapeMetrics(int metrics_port) {
+  ProcessResult r =
+      RunCommand({"/usr/bin/curl", "-sf",
+                  absl::StrCat("http://127.0.0.1:", metrics_port, "/metrics")},
+                 absl::Seconds(20));
+  return r.exit_code == 0 ? r.output : "";
+}
+
+double MetricSample(const std::string& text, const std::string& series) {
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(series + " ", 0) == 0)
+      return std::stod(line.substr(series.size() + 1));
+  }
+  return -1;
 }
 
 absl::StatusOr<std::unique_ptr<ServerProcess>> ServerProcess::Start(

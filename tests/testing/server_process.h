@@ -5,6 +5,8 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,19 @@ std::string TestModelDir();
 ProcessResult RunCommand(const std::vector<std::string>& argv,
                          absl::Duration timeout);
 
+// What /proc says of a process: for leak checks across fault injections.
+struct ProcessStats {
+  int threads = 0;
+  int open_fds = 0;
+  int64_t rss_bytes = 0;
+};
+absl::StatusOr<ProcessStats> ReadProcessStats(pid_t pid);
+
+// The server's /metrics text (empty on failure), and the value of the sample
+// whose name-and-labels text is exactly `series` (-1 when absent).
+std::string ScrapeMetrics(int metrics_port);
+double MetricSample(const std::string& text, const std::string& series);
+
 class ServerProcess {
  public:
   // Starts `terraserve` with `extra_flags` plus --host=127.0.0.1 --port=0
@@ -38,6 +53,7 @@ class ServerProcess {
   // Sends SIGKILL if still running.
   ~ServerProcess();
 
+  pid_t pid() const { return pid_; }
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
   std::string address() const;

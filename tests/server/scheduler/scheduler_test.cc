@@ -5,7 +5,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/base/mutex.h"
@@ -32,7 +35,7 @@ class RecordingSink final : public ResponseSink {
     if (!u.error.ok()) error = u.error;
     ++updates;
   }
-  bool closed() const override { return closed_flag; }
+  bool closed() const override { return closed_flag.load(); }
   bool done() {
     MutexLock lock(&mu_);
     return final.has_value() || !error.ok();
@@ -44,7 +47,7 @@ class RecordingSink final : public ResponseSink {
   int firsts = 0, updates = 0;
   std::optional<FinalInfo> final;
   absl::Status error;
-  bool closed_flag = false;
+  std::atomic<bool> closed_flag{false};
 };
 
 // Records the latencies the scheduler reports (scheduler thread only).
@@ -381,6 +384,61 @@ TEST_F(SchedulerTest, LongPromptIsNotStarvedByShortRequests) {
   EXPECT_LE(steps, 96 / 8 + 1);
   RunUntilIdle();
   EXPECT_TRUE(long_prompt->final);
+}
+
+// Runs under TSan in CI: submissions, cancels and disconnects from several
+// threads while the scheduler thread decodes.
+TEST_F(SchedulerTest, ConcurrentSubmitCancelAndDisconnectFromManyThreads) {
+  SchedulerOptions o;
+  o.max_queued_requests = 16;
+  o.max_running_sequences = 8;
+  Make([this](engine::SequenceId, int) { return Id(" a"); }, /*blocks=*/64, o);
+  scheduler_->Start();
+  constexpr int kThreads = 4, kPerThread = 40;
+  std::vector<std::shared_ptr<RecordingSink>> sinks(kThreads * kPerThread);
+  std::atomic<int> refused{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < kThreads; ++t) {
+    clients.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < kPerThread; ++i) {
+        auto sink = std::make_shared<RecordingSink>();
+        sinks[t * kPerThread + i] = sink;
+        auto h = scheduler_->Submit(Request(1 + rng() % 12), sink);
+        if (!h.ok()) {
+          EXPECT_TRUE(absl::IsResourceExhausted(h.status())) << h.status();
+          sinks[t * kPerThread + i] = nullptr;
+          ++refused;
+          continue;
+        }
+        if (rng() % 4 == 0) scheduler_->Cancel(*h);
+        if (rng() % 5 == 0) sink->closed_flag = true;
+        (void)scheduler_->Load();
+      }
+    });
+  }
+  // Cancels of odd handles, known or not yet, racing with each other.
+  for (int t = 0; t < 2; ++t) {
+    clients.emplace_back([&, t] {
+      std::mt19937 rng(100 + t);
+      for (int i = 0; i < 500; ++i)
+        scheduler_->Cancel(1 + 2 * (rng() % (kThreads * kPerThread / 2 + 10)));
+    });
+  }
+  for (auto& c : clients) c.join();
+  scheduler_->Stop(absl::Now() + absl::Seconds(60));
+  int finished = 0;
+  for (auto& s : sinks) {
+    if (s == nullptr) continue;  // refused at Submit
+    ASSERT_TRUE(s->done());      // every accepted request got an answer
+    MutexLock lock(&s->mu_);
+    finished += s->final.has_value();
+  }
+  EXPECT_GT(finished, 0);
+  EXPECT_EQ(engine_->free_kv_blocks(), 64);
+  EXPECT_EQ(scheduler_->Load().running, 0);
+  EXPECT_EQ(scheduler_->Load().waiting, 0);
+  EXPECT_LT(refused.load(), kThreads * kPerThread);
 }
 
 TEST_F(SchedulerTest, ThreadDrainsOnStop) {
