@@ -6,7 +6,7 @@ PORT ?= 50051
 METRICS_PORT ?= 9464
 CTEST_ARGS ?=
 
-.PHONY: run test build build-release deps deps-test python-test asan tsan fuzz soak format clean
+.PHONY: run test build build-release deps deps-test python-test asan tsan fuzz soak bench format clean
 FUZZ_SECONDS ?= 60
 SOAK_SECONDS ?= 600
 
@@ -71,6 +71,22 @@ fuzz:
 	  build/fuzz/tests/fuzz/$${t}_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
 	    build/fuzz/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
 	done
+
+# Regenerates the performance figures and plots in docs/bench (about 10-15
+# minutes on a 2-core machine): the engine at the medium shapes with the PyTorch
+# reference beside it, a context sweep, and the server under load.
+bench: build-release
+	deploy/install-deps.sh bench
+	build/release/bench/terraserve-bench --configs=medium-dense,medium-sparse \
+	  --batch_sizes=1,4,16,64 --contexts=256 --decode_steps=16 --pytorch \
+	  --json_out=docs/bench/engine.json | tee docs/bench/engine.txt
+	build/release/bench/terraserve-bench --configs=medium-dense,medium-sparse \
+	  --batch_sizes=1 --contexts=64,1024 --decode_steps=16 --ff_layers=false \
+	  --json_out=docs/bench/engine_contexts.json | tee docs/bench/engine_contexts.txt
+	bench/server_bench.sh bench/configs/medium-sparse-v2048.json docs/bench \
+	  | tee docs/bench/server.txt
+	/usr/bin/python3 bench/plot.py --engine docs/bench/engine.json \
+	  --load 'docs/bench/medium-sparse-v2048_load_c*.json' --out docs/bench
 
 format:
 	git ls-files '*.h' '*.cc' | xargs clang-format -i

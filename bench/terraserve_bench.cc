@@ -43,8 +43,8 @@ ABSL_FLAG(int, decode_steps, 32, "Measured decode steps per case.");
 ABSL_FLAG(int, warmup_steps, 4, "Decode steps run before measuring.");
 ABSL_FLAG(std::string, json_out, "", "Write results here as JSON.");
 ABSL_FLAG(bool, pytorch, false,
-          "Also time training/bench_torch.py on medium-dense at batch 1 (same "
-          "machine, same run).");
+          "Also time training/bench_torch.py on medium-dense at batch 1 and 16 (when in --batch_sizes) "
+          "(same machine, same run)."); 
 ABSL_FLAG(std::string, source_dir, ".", "Repository root (for --pytorch).");
 ABSL_FLAG(
     int, threads, 0,
@@ -194,11 +194,11 @@ void RunFfLayers(nlohmann::json& j) {
                    {"sparse_vs_dense", d->us / s->us}};
 }
 
-double RunPytorch(int context) {
+double RunPytorch(int context, int batch) {
   const std::string cmd =
       absl::StrCat("/usr/bin/python3 ", absl::GetFlag(FLAGS_source_dir),
                    "/training/bench_torch.py --config medium-dense --context ",
-                   context, " --tokens 16");
+                   context, " --tokens 16 --batch ", batch);
   std::fprintf(stderr, "running: %s\n", cmd.c_str());
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return -1;
@@ -249,16 +249,21 @@ nlohmann::json Summarize(const std::vector<CaseResult>& results,
   if (absl::GetFlag(FLAGS_ff_layers)) RunFfLayers(j);
   if (absl::GetFlag(FLAGS_pytorch)) {
     const int context = ParseInts(absl::GetFlag(FLAGS_contexts)).front();
-    const double torch_ms = RunPytorch(context);
-    j["pytorch_medium_dense_ms_per_token"] = torch_ms;
-    if (by_case.count({1, context}) &&
-        by_case[{1, context}].count("medium-dense") && torch_ms > 0) {
-      const double ours = by_case[{1, context}]["medium-dense"];
-      std::printf(
-          "PyTorch medium-dense batch 1: %.2f ms/token; terraserve %.2f "
-          "ms/token: %.2fx faster\n",
-          torch_ms, ours, torch_ms / ours);
-      j["terraserve_vs_pytorch_dense"] = torch_ms / ours;
+    for (int batch : ParseInts(absl::GetFlag(FLAGS_batch_sizes))) {
+      if (batch != 1 && batch != 16) continue;
+      const double torch_ms = RunPytorch(context, batch);
+      nlohmann::json row = {{"batch", batch},
+                            {"context", context},
+                            {"ms_per_token", torch_ms}};
+      if (by_case[{batch, context}].count("medium-dense") && torch_ms > 0) {
+        const double ours = by_case[{batch, context}]["medium-dense"];
+        std::printf(
+            "PyTorch medium-dense batch %d: %.2f ms/step; terraserve %.2f "
+            "ms/step: %.2fx faster\n",
+            batch, torch_ms, ours, torch_ms / ours);
+        row["terraserve_speedup"] = torch_ms / ours;
+      }
+      j["pytorch_medium_dense"].push_back(row);
     }
   }
   return j;

@@ -8,6 +8,7 @@
 #   runtime  shared libraries only (the slim Docker runtime stage)
 #   train    PyTorch, SentencePiece and the English corpus used to train the bundled model
 #   fuzz     clang and its libFuzzer runtime (`make fuzz`)
+#   bench    build + the PyTorch comparison + matplotlib for the plots (`make bench`)
 set -euo pipefail
 
 BUILD_PKGS=(
@@ -27,6 +28,7 @@ TEST_PKGS=(
   python3-grpcio python3-protobuf python3-yaml prometheus curl procps yamllint openssl
 )
 FUZZ_PKGS=(clang-14 libclang-rt-14-dev)
+BENCH_PKGS=("${BUILD_PKGS[@]}" "${TRAIN_PKGS[@]}" python3-matplotlib)
 RUNTIME_PKGS=(
   libgrpc++1.51 libprotobuf32 libabsl20220623 libdnnl2 libgomp1
   libprometheus-cpp-core1.0 libprometheus-cpp-pull1.0 ca-certificates
@@ -42,7 +44,8 @@ for g in "${groups[@]}"; do
     train) wanted+=("${TRAIN_PKGS[@]}") ;;
     runtime) wanted+=("${RUNTIME_PKGS[@]}") ;;
     fuzz) wanted+=("${FUZZ_PKGS[@]}") ;;
-    *) echo "install-deps.sh: unknown group '$g' (build, test, train, runtime, fuzz)" >&2; exit 2 ;;
+    bench) wanted+=("${BENCH_PKGS[@]}") ;;
+    *) echo "install-deps.sh: unknown group '$g' (build, test, train, runtime, fuzz, bench)" >&2; exit 2 ;;
   esac
 done
 

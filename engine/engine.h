@@ -92,17 +92,24 @@ struct EngineOptions {
   int64_t kv_cache_tokens = 0;
   int64_t kv_cache_bytes = 0;
   int kv_block_size = 16;  // positions per block
-  // Hold the Sparse FF controller weights (m1, m2) in bfloat16 and multiply them with
-  // the project's bf16 GEMV: half the bytes of the part of a sparse layer that every
-  // token reads in full. Changes logits slightly (argmax ties may flip), so off by default.
+  // Hold the Sparse FF controller weights (m1, m2) in bfloat16 and multiply
+  // them with the project's bf16 GEMV: half the bytes of the part of a sparse
+  // layer that every token reads in full. Changes logits slightly (argmax ties
+  // may flip), so off by default.
   bool bf16_sparse_controller = false;
-  // OpenMP threads each Step may use (oneDNN and the engine's kernels); 0 = the OpenMP
-  // default (one per core). On small machines shared with gRPC threads, 1 avoids stalls
-  // when a team member is descheduled; large models on many cores want more.
+  // OpenMP threads each Step may use (oneDNN and the engine's kernels); 0 = the
+  // OpenMP default (one per core). On small machines shared with gRPC threads,
+  // 1 avoids stalls when a team member is descheduled; large models on many
+  // cores want more.
   int num_threads = 0;
+  // Ignore model.safetensors and give every weight seeded random values of the
+  // shapes config.json implies: for load tests and benchmarks of shapes nobody
+  // has trained (the text generated is noise), as vLLM's --load-format dummy.
+  bool dummy_weights = false;
 };
 
-// Loads config.json, model.safetensors and tokenizer.model from `model_dir`.
+// Loads config.json, model.safetensors (unless options.dummy_weights) and
+// tokenizer.model from `model_dir`.
 // Every problem is a clear error: NOT_FOUND for a missing file,
 // INVALID_ARGUMENT naming the file, field or tensor otherwise.
 absl::StatusOr<std::unique_ptr<Engine>> LoadEngine(

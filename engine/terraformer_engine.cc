@@ -36,9 +36,9 @@ absl::StatusOr<std::unique_ptr<TerraformerEngine>> TerraformerEngine::Create(
     std::unique_ptr<Tokenizer> tokenizer, const EngineOptions& options,
     const std::string& model_id) {
   std::unique_ptr<TerraformerEngine> e(new TerraformerEngine());
-  // oneDNN sizes each primitive's thread team when the primitive is created, so the
-  // thread count must be set before the model builds them (and again per Step, for the
-  // calling thread).
+  // oneDNN sizes each primitive's thread team when the primitive is created, so
+  // the thread count must be set before the model builds them (and again per
+  // Step, for the calling thread).
   if (options.num_threads > 0) omp_set_num_threads(options.num_threads);
   ModelConfig model_config = config;
   model_config.bf16_sparse_controller = options.bf16_sparse_controller;
@@ -167,8 +167,6 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadEngine(
     return absl::InvalidArgumentError(
         absl::StrCat(model_dir, "/", config.status().message()));
   }
-  TS_ASSIGN_OR_RETURN(auto weights,
-                      SafetensorsFile::Open(model_dir + "/model.safetensors"));
   TS_ASSIGN_OR_RETURN(auto tokenizer,
                       Tokenizer::Load(model_dir + "/tokenizer.model"));
   if (tokenizer->vocab_size() != config->vocab_size) {
@@ -176,9 +174,17 @@ absl::StatusOr<std::unique_ptr<Engine>> LoadEngine(
         model_dir, ": tokenizer.model has ", tokenizer->vocab_size(),
         " pieces but config.json vocab_size is ", config->vocab_size));
   }
-  WeightLoader loader(weights.get());
-  auto engine = TerraformerEngine::Create(*config, loader, std::move(tokenizer),
-                                          options, BaseName(model_dir));
+  std::unique_ptr<SafetensorsFile> file;
+  std::unique_ptr<WeightSource> weights;
+  if (options.dummy_weights) {
+    weights = std::make_unique<RandomWeights>(/*seed=*/1);
+  } else {
+    TS_ASSIGN_OR_RETURN(
+        file, SafetensorsFile::Open(model_dir + "/model.safetensors"));
+    weights = std::make_unique<WeightLoader>(file.get());
+  }
+  auto engine = TerraformerEngine::Create(
+      *config, *weights, std::move(tokenizer), options, BaseName(model_dir));
   if (!engine.ok()) {
     return absl::Status(
         engine.status().code(),

@@ -62,8 +62,13 @@ ABSL_FLAG(int64_t, kv_cache_bytes, 0,
           "KV cache capacity in bytes (when --kv_cache_tokens is 0).");
 ABSL_FLAG(int, kv_block_size, 16, "Positions per KV-cache block.");
 ABSL_FLAG(int, engine_threads, 1,
-          "Threads per engine step (oneDNN + kernels); 0 = one per core. Raise it for large "
+          "Threads per engine step (oneDNN + kernels); 0 = one per core. Raise "
+          "it for large "
           "models on machines with cores to spare beyond the gRPC threads.");
+ABSL_FLAG(
+    bool, dummy_weights, false,
+    "Serve seeded random weights of config.json's shapes instead of "
+    "model.safetensors: for load tests and benchmarks (output is noise).");
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain; enables TLS with --tls_key.");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert.");
@@ -166,6 +171,7 @@ int main(int argc, char** argv) {
   options.engine.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_bytes);
   options.engine.kv_block_size = absl::GetFlag(FLAGS_kv_block_size);
   options.engine.num_threads = absl::GetFlag(FLAGS_engine_threads);
+  options.engine.dummy_weights = absl::GetFlag(FLAGS_dummy_weights);
   options.security.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.security.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   options.security.tls_client_ca_file = absl::GetFlag(FLAGS_tls_client_ca);

@@ -1,8 +1,8 @@
 """Times the PyTorch reference decoding with its KV cache, for terraserve-bench.
 
-  /usr/bin/python3 training/bench_torch.py --config medium-dense --context 256 --tokens 16
+  /usr/bin/python3 training/bench_torch.py --config medium-dense --context 256 --tokens 16 --batch 1
 
-Random weights, batch 1, f32, OpenBLAS with 2 threads. Prints ms_per_token=<median>.
+Random weights, f32, OpenBLAS with 2 threads. Prints ms_per_token=<median step time>.
 """
 
 import argparse
@@ -32,15 +32,16 @@ def main():
   ap.add_argument("--context", type=int, default=256)
   ap.add_argument("--tokens", type=int, default=16)
   ap.add_argument("--threads", type=int, default=2)
+  ap.add_argument("--batch", type=int, default=1)
   args = ap.parse_args()
   torch.set_num_threads(args.threads)
   torch.manual_seed(0)
   model = TerraformerModel(ModelConfig(**CONFIGS[args.config])).eval()
   state = DecodeState()
   with torch.no_grad():
-    model(torch.randint(4, 1000, (1, args.context)), state)
+    model(torch.randint(4, 1000, (args.batch, args.context)), state)
     times = []
-    tok = torch.tensor([[5]])
+    tok = torch.full((args.batch, 1), 5)
     for i in range(args.tokens + 2):
       t = time.perf_counter()
       logits = model(tok, state)

@@ -252,8 +252,9 @@ TEST_F(GenerationTest, CancelAndDeadline) {
 }
 
 TEST_F(GenerationTest, ConcurrentSequencesMatchSequentialRunsWithTheSameSeeds) {
-  // 32 sampled generations run one at a time, then all at once (batched together by the
-  // scheduler): each sequence's tokens depend only on its own seed.
+  // 32 sampled generations run one at a time, then all at once (batched
+  // together by the scheduler): each sequence's tokens depend only on its own
+  // seed.
   auto request = [](int i) {
     GenerateRequest r;
     r.set_text(std::string("Prompt number ") + std::to_string(i % 7) + " says");
@@ -282,7 +283,8 @@ TEST_F(GenerationTest, ConcurrentSequencesMatchSequentialRunsWithTheSameSeeds) {
     });
   }
   for (auto& t : threads) t.join();
-  for (int i = 0; i < kN; ++i) EXPECT_EQ(concurrent[i], sequential[i]) << "sequence " << i;
+  for (int i = 0; i < kN; ++i)
+    EXPECT_EQ(concurrent[i], sequential[i]) << "sequence " << i;
 }
 
 TEST(GenerationOverloadTest, BurstBeyondTheQueueIsResourceExhausted) {
@@ -314,6 +316,40 @@ TEST(GenerationOverloadTest, BurstBeyondTheQueueIsResourceExhausted) {
   EXPECT_GE(ok.load(), 1);
   EXPECT_GE(exhausted.load(), 1);
   EXPECT_EQ(other.load(), 0);
+}
+
+TEST(GenerationDummyWeightsTest, ServesAShapeWithoutAWeightsFile) {
+  // Only config.json and tokenizer.model: --dummy_weights fills the weights.
+  const std::string dir = ::testing::TempDir() + "/terraserve-dummy-model";
+  ASSERT_EQ(testing::RunCommand(
+                {"/bin/sh", "-c",
+                 "mkdir -p " + dir + " && cp " + testing::TestModelDir() +
+                     "/config.json " + testing::TestModelDir() +
+                     "/tokenizer.model " + dir},
+                absl::Seconds(10))
+                .exit_code,
+            0);
+  auto server = ServerProcess::Start({"--model_dir=" + dir, "--dummy_weights"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::TextGeneration::NewStub(grpc::CreateChannel(
+      (*server)->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  GenerateRequest r;
+  r.set_text("Random weights");
+  r.mutable_stopping()->set_max_new_tokens(8);
+  r.mutable_stopping()->set_ignore_eos(true);
+  v1::GenerateResponse out;
+  ASSERT_TRUE(stub->Generate(&ctx, r, &out).ok());
+  EXPECT_EQ(out.token_ids_size(), 8);
+  // Without the flag the missing weights file is a clear startup error.
+  auto refused =
+      testing::RunCommand({TERRASERVE_SERVER_BIN, "--port=0",
+                           "--metrics_port=-1", "--model_dir=" + dir},
+                          absl::Seconds(30));
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.output.find("model.safetensors"), std::string::npos)
+      << refused.output;
 }
 
 TEST(GenerationDrainTest, SigtermFinishesInFlightStreamsThenExitsZero) {

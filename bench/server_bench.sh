@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The server under load versus the engine alone, on a model shape with no
+# trained weights (the server's --dummy_weights), side by side in one run:
+# inter-token latency and tokens/s at 1, 4 and 16 streams, and the engine's
+# step time at the same batch sizes. Usage:
+#   bench/server_bench.sh [CONFIG_JSON] [OUT_DIR] [ENGINE_THREADS]
+# Defaults: bench/configs/medium-sparse-v2048.json, docs/bench, 1. Needs the
+# Release build (make build-release). Loopback only; bounded in requests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CONFIG=${1:-bench/configs/medium-sparse-v2048.json}
+OUT=${2:-docs/bench}
+THREADS=${3:-1}
+BIN=build/release
+NAME=$(basename "$CONFIG" .json)
+mkdir -p "$OUT"
+MODEL=$(mktemp -d)
+trap 'kill "$SERVER" 2>/dev/null || true; rm -rf "$MODEL"' EXIT
+cp "$CONFIG" "$MODEL/config.json"
+cp models/terraformer-tiny/tokenizer.model "$MODEL/"
+
+"$BIN/server/terraserve" --model_dir="$MODEL" --dummy_weights --host=127.0.0.1 --port=0 \
+  --metrics_port=-1 --port_file="$MODEL/port" --log_requests=false \
+  --engine_threads="$THREADS" >"$MODEL/server.log" 2>&1 &
+SERVER=$!
+for _ in $(seq 600); do [[ -s "$MODEL/port" ]] && break; sleep 0.1; done
+[[ -s "$MODEL/port" ]] || { cat "$MODEL/server.log"; exit 1; }
+ADDR=127.0.0.1:$(cut -d' ' -f1 "$MODEL/port")
+
+# Prompts of 32 tokens, 64 new tokens each: the engine figure is at context
+# 32, where the streams' decoding starts.
+for c in 1 4 16; do
+  "$BIN/bench/terraserve-load" --addr="$ADDR" --concurrency=$c --requests=$((c * 2)) \
+    --prompt_tokens=32:32 --output_tokens=64:64 --vocab=2000 \
+    --json_out="$OUT/${NAME}_load_c$c.json"
+done
+kill "$SERVER"; wait "$SERVER" || true
+"$BIN/bench/terraserve-bench" --configs="$CONFIG" --batch_sizes=1,4,16 --contexts=32 \
+  --decode_steps=32 --ff_layers=false --threads="$THREADS" \
+  --json_out="$OUT/${NAME}_engine.json"
+
+/usr/bin/python3 - "$OUT" "$NAME" <<'EOF'
+import json, sys
+out, name = sys.argv[1], sys.argv[2]
+eng = {r["batch"]: r for r in json.load(open(f"{out}/{name}_engine.json"))["results"]}
+for c in (1, 4, 16):
+    load = json.load(open(f"{out}/{name}_load_c{c}.json"))
+    e = eng[c]["ms_per_token_median"]
+    s = load["itl_ms"]["p50"]
+    print(f"{c:>2} streams: engine {e:.2f} ms/step ({c * 1000 / e:.1f} tokens/s), "
+          f"server ITL p50 {s:.2f} ms ({(s / e - 1) * 100:+.1f}%), "
+          f"{load['tokens_per_s']:.1f} tokens/s")
+EOF
