@@ -84,8 +84,8 @@ void BM_CausalAttention(benchmark::State& state) {
   auto pool = Random(int64_t(n_blocks) * 2 * block * d), q = Random(d);
   std::vector<int32_t> blocks(n_blocks);
   for (int i = 0; i < n_blocks; ++i) blocks[i] = i;
-  KvView kv{pool.data(), blocks.data(),   block,
-            d,           2LL * block * d, int64_t(block) * d};
+  KvView kv{pool.data(),     blocks.data(),      block,    d,
+            2LL * block * d, int64_t(block) * d, d / heads};
   std::vector<float> out(d);
   for (auto _ : state) {
     kernels::CausalAttention(q.data(), 1, context - 1, heads, kv, out.data());

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/base/logging.h"
 #include "engine/kernels/vector_ops.h"
 
 namespace terraserve::engine::kernels {
@@ -53,7 +54,8 @@ void Embed(const float* table, const float* pos_table, const int32_t* ids,
 
 void CausalAttention(const float* q, int T, int64_t start, int n_heads,
                      const KvView& kv, float* out) {
-  const int d = kv.d, dh = d / n_heads;
+  const int d = kv.d, dh = kv.head_dim;
+  TS_CHECK(dh * n_heads == d) << n_heads << " heads of " << dh << " != " << d;
   const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(dh));
   // Heads are independent: split them over the OpenMP team (the same threads
   // oneDNN uses) once the work outweighs the fork/join, about a microsecond.
@@ -67,14 +69,15 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads,
       float* sc = scores.data();
       const float* qh = q + int64_t(t) * d + h * dh;
       float mx = -INFINITY;
-      // Keys are d floats apart within a KV block: score 8 at a time there.
+      // A head's keys are contiguous within a KV block: score 8 at a time.
       for (int64_t p = 0; p < len;) {
         const int64_t run =
             std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
+        const float* keys = kv.key(p, h);
         int64_t i = 0;
         for (; i + 8 <= run; i += 8)
-          Dot8(qh, kv.key(p + i) + h * dh, d, dh, sc + p + i);
-        for (; i < run; ++i) sc[p + i] = Dot(qh, kv.key(p + i) + h * dh, dh);
+          Dot8(qh, keys + i * dh, dh, dh, sc + p + i);
+        for (; i < run; ++i) sc[p + i] = Dot(qh, keys + i * dh, dh);
         p += run;
       }
       for (int64_t p = 0; p < len; ++p) {
@@ -89,11 +92,11 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads,
       for (int64_t p = 0; p < len; ++p) sc[p] *= inv;
       float* oh = out + int64_t(t) * d + h * dh;
       std::fill(oh, oh + dh, 0.0f);
-      // Value rows are contiguous (d floats apart) within a KV block.
+      // So are its values: one small GEMV per block.
       for (int64_t p = 0; p < len;) {
         const int64_t run =
             std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
-        GemvAccumulate(sc + p, kv.value(p) + h * dh, run, dh, d, oh);
+        GemvAccumulate(sc + p, kv.value(p, h), run, dh, dh, oh);
         p += run;
       }
     }

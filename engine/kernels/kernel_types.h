@@ -4,12 +4,17 @@
 #define TERRASERVE_ENGINE_KERNELS_KERNEL_TYPES_H_
 
 #include <cstdint>
+#include <cstring>
 
 namespace terraserve::engine {
 
 // One sequence's keys and values for one attention sublayer in the paged KV
-// pool. Position p's key is at pool + blocks[p / block_size] * block_stride +
-// (p % block_size) * d, and its value v_offset floats after that.
+// pool: block blocks[p / block_size] holds position p, its values v_offset
+// floats after its keys. Within a block, keys (and values) are stored
+// head-major: [head][position] [head_dim]. One head's keys for consecutive
+// positions are then contiguous, so decode attention streams them; a
+// position-major layout would put each position's slice of a head on its own 4
+// KiB page (d 1024), defeating the hardware prefetcher.
 struct KvView {
   float* pool = nullptr;
   const int32_t* blocks = nullptr;
@@ -17,11 +22,20 @@ struct KvView {
   int d = 0;
   int64_t block_stride = 0;
   int64_t v_offset = 0;
+  int head_dim = 0;
 
-  float* key(int64_t p) const {
-    return pool + blocks[p / block_size] * block_stride + (p % block_size) * d;
+  float* key(int64_t p, int h) const {
+    return pool + blocks[p / block_size] * block_stride +
+           (int64_t(h) * block_size + p % block_size) * head_dim;
   }
-  float* value(int64_t p) const { return key(p) + v_offset; }
+  float* value(int64_t p, int h) const { return key(p, h) + v_offset; }
+  // Stores position p's key and value rows (d floats each, heads side by side).
+  void Store(int64_t p, const float* k_row, const float* v_row) const {
+    for (int h = 0; h * head_dim < d; ++h) {
+      std::memcpy(key(p, h), k_row + h * head_dim, sizeof(float) * head_dim);
+      std::memcpy(value(p, h), v_row + h * head_dim, sizeof(float) * head_dim);
+    }
+  }
 };
 
 // Sparse FF weights laid out for the gather kernel: unit u = b * N + e of block

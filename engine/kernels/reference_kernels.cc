@@ -59,7 +59,7 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads,
       for (int64_t p = 0; p < len; ++p) {
         double acc = 0;
         for (int i = 0; i < dh; ++i)
-          acc += double(q[t * d + h * dh + i]) * kv.key(p)[h * dh + i];
+          acc += double(q[t * d + h * dh + i]) * kv.key(p, h)[i];
         s[p] = acc / std::sqrt(double(dh));
         mx = std::max(mx, s[p]);
       }
@@ -67,8 +67,7 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads,
       for (auto& v : s) sum += (v = std::exp(v - mx));
       for (int i = 0; i < dh; ++i) {
         double acc = 0;
-        for (int64_t p = 0; p < len; ++p)
-          acc += s[p] / sum * kv.value(p)[h * dh + i];
+        for (int64_t p = 0; p < len; ++p) acc += s[p] / sum * kv.value(p, h)[i];
         out[t * d + h * dh + i] = static_cast<float>(acc);
       }
     }

@@ -87,7 +87,9 @@ void KvBlockPool::Free(const std::vector<int32_t>& blocks) {
       << "block freed twice";
 }
 
-KvView KvBlockPool::View(int sublayer, const std::vector<int32_t>& blocks) {
+KvView KvBlockPool::View(int sublayer, const std::vector<int32_t>& blocks,
+                         int head_dim) {
+  TS_CHECK(head_dim > 0 && d_ % head_dim == 0) << "head_dim " << head_dim;
   KvView v;
   v.pool = data_.get() + int64_t(sublayer) * 2 * block_size_ * d_;
   v.blocks = blocks.data();
@@ -95,6 +97,7 @@ KvView KvBlockPool::View(int sublayer, const std::vector<int32_t>& blocks) {
   v.d = d_;
   v.block_stride = block_stride_;
   v.v_offset = int64_t(block_size_) * d_;
+  v.head_dim = head_dim;
   return v;
 }
 

@@ -60,8 +60,9 @@ class KvBlockPool {
     return block_stride_ * static_cast<int64_t>(sizeof(float));
   }
 
-  // Keys/values of attention sublayer `sublayer` for the given blocks.
-  KvView View(int sublayer, const std::vector<int32_t>& blocks);
+  // Keys/values of attention sublayer `sublayer` for the given blocks, laid
+  // out for heads of `head_dim` floats (which must divide d).
+  KvView View(int sublayer, const std::vector<int32_t>& blocks, int head_dim);
 
  private:
   friend class KvLease;

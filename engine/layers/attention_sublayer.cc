@@ -98,12 +98,11 @@ absl::Status AttentionSublayer::Forward(const float* x,
     TS_RETURN_IF_ERROR(ProjectSparse(h_.data(), batch));
   }
   for (const SeqSlice& s : batch.seqs) {
-    KvView kv = batch.kv->View(index_, s.state->kv.blocks());
+    KvView kv =
+        batch.kv->View(index_, s.state->kv.blocks(), d / config_.n_heads);
     for (int t = 0; t < s.T; ++t) {
-      std::memcpy(kv.key(s.start + t), k_buf_.data() + (s.row + t) * d,
-                  sizeof(float) * d);
-      std::memcpy(kv.value(s.start + t), v_buf_.data() + (s.row + t) * d,
-                  sizeof(float) * d);
+      kv.Store(s.start + t, k_buf_.data() + (s.row + t) * d,
+               v_buf_.data() + (s.row + t) * d);
     }
     float* dst =
         config_.attention == AttentionKind::kDense ? attn_.data() : out;

@@ -106,8 +106,8 @@ TEST(CpuKernelsTest, CausalAttentionOverPagedCacheMatchesReference) {
       std::vector<int32_t> blocks(n_blocks);
       for (int i = 0; i < n_blocks; ++i)
         blocks[i] = n_blocks - 1 - i;  // scattered
-      KvView kv{pool.data(), blocks.data(),        block_size,
-                d,           2LL * block_size * d, int64_t(block_size) * d};
+      KvView kv{pool.data(),          blocks.data(),           block_size, d,
+                2LL * block_size * d, int64_t(block_size) * d, d / heads};
       auto q = Random(T * d, rng);
       std::vector<float> a(T * d), b(T * d);
       kernels::CausalAttention(q.data(), T, start, heads, kv, a.data());

@@ -40,10 +40,12 @@ TEST(KvBlockPoolTest, ViewsOfDifferentSublayersAndBlocksDoNotAlias) {
   ASSERT_OK_AND_ASSIGN(KvLease lease, pool->Reserve(6));
   std::set<float*> addresses;
   for (int sub = 0; sub < 2; ++sub) {
-    KvView v = pool->View(sub, lease.blocks());
+    KvView v = pool->View(sub, lease.blocks(), /*head_dim=*/2);
     for (int p = 0; p < 6; ++p) {
-      EXPECT_TRUE(addresses.insert(v.key(p)).second);
-      EXPECT_TRUE(addresses.insert(v.value(p)).second);
+      for (int h = 0; h < 2; ++h) {  // d 4 = two heads of 2 floats
+        EXPECT_TRUE(addresses.insert(v.key(p, h)).second);
+        EXPECT_TRUE(addresses.insert(v.value(p, h)).second);
+      }
     }
   }
 }
