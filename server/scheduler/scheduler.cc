@@ -69,7 +69,12 @@ absl::StatusOr<RequestHandle> Scheduler::Submit(
   if (stopping_)
     return absl::UnavailableError(
         "server is draining; retry on another replica");
-  if (queued_ >= options_.max_queued_requests) {
+  // Requests the next step will admit (free running slots) do not count
+  // against the queue: a burst that fits is never refused for arriving before
+  // the scheduler thread has picked up its predecessors.
+  const int running = in_flight_ - queued_;
+  const int free_slots = std::max(0, options_.max_running_sequences - running);
+  if (queued_ >= options_.max_queued_requests + free_slots) {
     return absl::ResourceExhaustedError(
         absl::StrCat("request queue is full (", options_.max_queued_requests,
                      " waiting); retry later"));

@@ -39,7 +39,10 @@
 namespace terraserve::server {
 
 struct SchedulerOptions {
-  // Requests waiting for admission; more are refused with RESOURCE_EXHAUSTED.
+  // Requests waiting for admission beyond the free running slots; more are
+  // refused with RESOURCE_EXHAUSTED. (The KV cache may still keep admitted-
+  // by-count requests waiting, so at most this plus max_running_sequences
+  // wait.)
   int max_queued_requests = 256;
   // Sequences decoding or prefilling at once.
   int max_running_sequences = 64;

@@ -210,7 +210,8 @@ TEST_F(FaultTest, ClientsThatNeverReadDoNotBlockOthers) {
   grpc::ClientContext ctx;
   SetDeadline(&ctx, std::chrono::seconds(30));
   v1::GenerateResponse out;
-  ASSERT_TRUE(stub_->Generate(&ctx, r, &out).ok());
+  grpc::Status s = stub_->Generate(&ctx, r, &out);
+  ASSERT_TRUE(s.ok()) << s.error_code() << ": " << s.error_message();
   EXPECT_EQ(out.token_ids_size(), 16);
   for (size_t i = 0; i < readers.size(); ++i) {
     contexts[i]->TryCancel();

@@ -188,11 +188,17 @@ TEST_F(SchedulerTest, StopSequenceSplitAcrossTokensAndStopToken) {
 TEST_F(SchedulerTest, FullQueueIsResourceExhausted) {
   SchedulerOptions o;
   o.max_queued_requests = 2;
+  o.max_running_sequences = 1;  // the first goes to the free slot, two wait
   Make([this](engine::SequenceId, int) { return Id(" a"); }, 64, o);
-  ASSERT_OK(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>())
-                .status());
-  ASSERT_OK(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>())
-                .status());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_OK(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>())
+                  .status());
+  }
+  EXPECT_THAT(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>()),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("queue is full")));
+  Step();  // one admitted, two still waiting: no free slot, still full
+  EXPECT_EQ(scheduler_->Load().running, 1);
   EXPECT_THAT(scheduler_->Submit(Request(2), std::make_shared<RecordingSink>()),
               StatusIs(absl::StatusCode::kResourceExhausted,
                        HasSubstr("queue is full")));
