@@ -88,7 +88,8 @@ void BM_CausalAttention(benchmark::State& state) {
             2LL * block * d, int64_t(block) * d, d / heads};
   std::vector<float> out(d);
   for (auto _ : state) {
-    kernels::CausalAttention(q.data(), 1, context - 1, heads, kv, out.data());
+    AttentionJob job{q.data(), 1, context - 1, kv, out.data()};
+    kernels::CausalAttention(&job, 1, heads);
     benchmark::DoNotOptimize(out.data());
   }
 }

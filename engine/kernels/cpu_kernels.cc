@@ -52,54 +52,75 @@ void Embed(const float* table, const float* pos_table, const int32_t* ids,
   }
 }
 
-void CausalAttention(const float* q, int T, int64_t start, int n_heads,
-                     const KvView& kv, float* out) {
-  const int d = kv.d, dh = kv.head_dim;
-  TS_CHECK(dh * n_heads == d) << n_heads << " heads of " << dh << " != " << d;
+namespace {
+
+// One head of one query: softmax(q . keys / sqrt(dh)) . values.
+void AttendOneHead(const float* qh, int64_t len, int h, const KvView& kv,
+                   float* oh) {
+  const int dh = kv.head_dim;
   const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(dh));
-  // Heads are independent: split them over the OpenMP team (the same threads
-  // oneDNN uses) once the work outweighs the fork/join, about a microsecond.
-  const bool parallel = int64_t(T) * (start + T) * d >= (int64_t(1) << 16);
-  for (int t = 0; t < T; ++t) {
-    const int64_t len = start + t + 1;
-#pragma omp parallel for schedule(static) if (parallel)
-    for (int h = 0; h < n_heads; ++h) {
-      thread_local std::vector<float> scores;
-      scores.resize(static_cast<size_t>(len));
-      float* sc = scores.data();
-      const float* qh = q + int64_t(t) * d + h * dh;
-      float mx = -INFINITY;
-      // A head's keys are contiguous within a KV block: score 8 at a time.
-      for (int64_t p = 0; p < len;) {
-        const int64_t run =
-            std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
-        const float* keys = kv.key(p, h);
-        int64_t i = 0;
-        for (; i + 8 <= run; i += 8)
-          Dot8(qh, keys + i * dh, dh, dh, sc + p + i);
-        for (; i < run; ++i) sc[p + i] = Dot(qh, keys + i * dh, dh);
-        p += run;
-      }
-      for (int64_t p = 0; p < len; ++p) {
-        sc[p] *= inv_sqrt;
-        mx = std::max(mx, sc[p]);
-      }
-      // Separate loops so the exp loop vectorises (libmvec; see CMakeLists).
-      for (int64_t p = 0; p < len; ++p) sc[p] = std::exp(sc[p] - mx);
-      float sum = 0;
-      for (int64_t p = 0; p < len; ++p) sum += sc[p];
-      const float inv = 1.0f / sum;
-      for (int64_t p = 0; p < len; ++p) sc[p] *= inv;
-      float* oh = out + int64_t(t) * d + h * dh;
-      std::fill(oh, oh + dh, 0.0f);
-      // So are its values: one small GEMV per block.
-      for (int64_t p = 0; p < len;) {
-        const int64_t run =
-            std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
-        GemvAccumulate(sc + p, kv.value(p, h), run, dh, dh, oh);
-        p += run;
-      }
+  thread_local std::vector<float> scores;
+  scores.resize(static_cast<size_t>(len));
+  float* sc = scores.data();
+  float mx = -INFINITY;
+  // A head's keys are contiguous within a KV block: score 8 at a time.
+  for (int64_t p = 0; p < len;) {
+    const int64_t run =
+        std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
+    const float* keys = kv.key(p, h);
+    int64_t i = 0;
+    for (; i + 8 <= run; i += 8) Dot8(qh, keys + i * dh, dh, dh, sc + p + i);
+    for (; i < run; ++i) sc[p + i] = Dot(qh, keys + i * dh, dh);
+    p += run;
+  }
+  for (int64_t p = 0; p < len; ++p) {
+    sc[p] *= inv_sqrt;
+    mx = std::max(mx, sc[p]);
+  }
+  // Separate loops so the exp loop vectorises (libmvec; see CMakeLists).
+  for (int64_t p = 0; p < len; ++p) sc[p] = std::exp(sc[p] - mx);
+  float sum = 0;
+  for (int64_t p = 0; p < len; ++p) sum += sc[p];
+  const float inv = 1.0f / sum;
+  for (int64_t p = 0; p < len; ++p) sc[p] *= inv;
+  std::fill(oh, oh + dh, 0.0f);
+  // So are its values: one small GEMV per block.
+  for (int64_t p = 0; p < len;) {
+    const int64_t run =
+        std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
+    GemvAccumulate(sc + p, kv.value(p, h), run, dh, dh, oh);
+    p += run;
+  }
+}
+
+}  // namespace
+
+void CausalAttention(const AttentionJob* jobs, int n_jobs, int n_heads) {
+  // Flatten the batch into (job, query) rows; each row has n_heads items.
+  // (Not thread_local: the whole team reads it.)
+  std::vector<std::pair<int, int>> rows;
+  int64_t work = 0;
+  for (int j = 0; j < n_jobs; ++j) {
+    const KvView& kv = jobs[j].kv;
+    TS_CHECK(kv.head_dim * n_heads == kv.d)
+        << n_heads << " heads of " << kv.head_dim << " != " << kv.d;
+    for (int t = 0; t < jobs[j].T; ++t) {
+      rows.emplace_back(j, t);
+      work += (jobs[j].start + t + 1) * kv.d;
     }
+  }
+  const int64_t items = int64_t(rows.size()) * n_heads;
+  // Split over the team (the same threads oneDNN uses) once the work
+  // outweighs the fork/join, about a microsecond.
+  const bool parallel = work >= (int64_t(1) << 16);
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t i = 0; i < items; ++i) {
+    const auto [j, t] = rows[i / n_heads];
+    const int h = static_cast<int>(i % n_heads);
+    const AttentionJob& job = jobs[j];
+    const int64_t offset = int64_t(t) * job.kv.d + int64_t(h) * job.kv.head_dim;
+    AttendOneHead(job.q + offset, job.start + t + 1, h, job.kv,
+                  job.out + offset);
   }
 }
 

@@ -38,6 +38,17 @@ struct KvView {
   }
 };
 
+// One sequence's share of a batched attention call: T queries at positions
+// start .. start+T-1 over its cached keys/values 0 .. start+T-1. q, out:
+// [T, n_heads * head_dim].
+struct AttentionJob {
+  const float* q = nullptr;
+  int T = 0;
+  int64_t start = 0;
+  KvView kv;
+  float* out = nullptr;
+};
+
 // Sparse FF weights laid out for the gather kernel: unit u = b * N + e of block
 // b, element e. w1t row u (d floats) is w1[:, b, e]; w2 row e * n_blocks + b (d
 // floats) is w2[e, b, :], exactly the stored layout, so both rows are read in

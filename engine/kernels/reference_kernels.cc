@@ -48,8 +48,10 @@ void Embed(const float* table, const float* pos_table, const int32_t* ids,
   }
 }
 
-void CausalAttention(const float* q, int T, int64_t start, int n_heads,
-                     const KvView& kv, float* out) {
+namespace {
+
+void CausalAttentionOne(const float* q, int T, int64_t start, int n_heads,
+                        const KvView& kv, float* out) {
   const int d = kv.d, dh = d / n_heads;
   for (int t = 0; t < T; ++t) {
     int64_t len = start + t + 1;
@@ -71,6 +73,15 @@ void CausalAttention(const float* q, int T, int64_t start, int n_heads,
         out[t * d + h * dh + i] = static_cast<float>(acc);
       }
     }
+  }
+}
+
+}  // namespace
+
+void CausalAttention(const AttentionJob* jobs, int n_jobs, int n_heads) {
+  for (int j = 0; j < n_jobs; ++j) {
+    CausalAttentionOne(jobs[j].q, jobs[j].T, jobs[j].start, n_heads, jobs[j].kv,
+                       jobs[j].out);
   }
 }
 

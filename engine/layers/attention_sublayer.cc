@@ -97,6 +97,8 @@ absl::Status AttentionSublayer::Forward(const float* x,
   } else {
     TS_RETURN_IF_ERROR(ProjectSparse(h_.data(), batch));
   }
+  float* dst = config_.attention == AttentionKind::kDense ? attn_.data() : out;
+  jobs_.clear();
   for (const SeqSlice& s : batch.seqs) {
     KvView kv =
         batch.kv->View(index_, s.state->kv.blocks(), d / config_.n_heads);
@@ -104,11 +106,11 @@ absl::Status AttentionSublayer::Forward(const float* x,
       kv.Store(s.start + t, k_buf_.data() + (s.row + t) * d,
                v_buf_.data() + (s.row + t) * d);
     }
-    float* dst =
-        config_.attention == AttentionKind::kDense ? attn_.data() : out;
-    kernels::CausalAttention(q_buf_.data() + s.row * d, s.T, s.start,
-                             config_.n_heads, kv, dst + s.row * d);
+    jobs_.push_back(
+        {q_buf_.data() + s.row * d, s.T, s.start, kv, dst + s.row * d});
   }
+  kernels::CausalAttention(jobs_.data(), static_cast<int>(jobs_.size()),
+                           config_.n_heads);
   if (config_.attention == AttentionKind::kDense) {
     TS_RETURN_IF_ERROR(o_->Forward(attn_.data(), batch.rows, out));
   }

@@ -49,6 +49,7 @@ class AttentionSublayer final : public Sublayer {
   std::vector<float> conv_w_[3], conv_b_[3];  // q, k, v
   // Scratch, [rows, d] each.
   std::vector<float> h_, y_, q_buf_, k_buf_, v_buf_, attn_;
+  std::vector<AttentionJob> jobs_;
 };
 
 }  // namespace terraserve::engine

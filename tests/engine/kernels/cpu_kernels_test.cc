@@ -110,10 +110,50 @@ TEST(CpuKernelsTest, CausalAttentionOverPagedCacheMatchesReference) {
                 2LL * block_size * d, int64_t(block_size) * d, d / heads};
       auto q = Random(T * d, rng);
       std::vector<float> a(T * d), b(T * d);
-      kernels::CausalAttention(q.data(), T, start, heads, kv, a.data());
-      reference::CausalAttention(q.data(), T, start, heads, kv, b.data());
+      AttentionJob ja{q.data(), T, start, kv, a.data()};
+      AttentionJob jb{q.data(), T, start, kv, b.data()};
+      kernels::CausalAttention(&ja, 1, heads);
+      reference::CausalAttention(&jb, 1, heads);
       EXPECT_LT(MaxAbsDiff(a, b), 1e-5) << "bs=" << block_size << " T=" << T;
     }
+  }
+}
+
+TEST(CpuKernelsTest, BatchedCausalAttentionMatchesReferencePerSequence) {
+  // Mixed batches: decodes at different positions and prefill chunks, each
+  // sequence with its own scattered blocks of one shared pool. The second batch
+  // is large enough to be split over the OpenMP team.
+  std::mt19937 rng(9);
+  const int heads = 4, d = 64, block_size = 4, pool_blocks = 256;
+  std::vector<float> pool =
+      Random(size_t(pool_blocks) * 2 * block_size * d, rng);
+  std::vector<int32_t> order(pool_blocks);
+  for (int i = 0; i < pool_blocks; ++i) order[i] = (i * 37) % pool_blocks;
+  for (const std::vector<std::pair<int, int>>& shapes :
+       {std::vector<std::pair<int, int>>{
+            {1, 0}, {1, 13}, {5, 3}, {1, 30}, {7, 0}, {1, 2}},
+        std::vector<std::pair<int, int>>{{1, 600}, {8, 100}, {1, 150}}}) {
+    std::vector<std::vector<float>> qs, outs_a, outs_b;
+    for (auto [T, start] : shapes) {  // buffers first: jobs keep pointers
+      qs.push_back(Random(T * d, rng));
+      outs_a.emplace_back(T * d);
+      outs_b.emplace_back(T * d);
+    }
+    std::vector<AttentionJob> ja, jb;
+    int next_block = 0;
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      auto [T, start] = shapes[i];
+      KvView kv{pool.data(),          order.data() + next_block, block_size, d,
+                2LL * block_size * d, int64_t(block_size) * d,   d / heads};
+      next_block += (start + T + block_size - 1) / block_size;
+      ASSERT_LE(next_block, pool_blocks);
+      ja.push_back({qs[i].data(), T, start, kv, outs_a[i].data()});
+      jb.push_back({qs[i].data(), T, start, kv, outs_b[i].data()});
+    }
+    kernels::CausalAttention(ja.data(), static_cast<int>(ja.size()), heads);
+    reference::CausalAttention(jb.data(), static_cast<int>(jb.size()), heads);
+    for (size_t i = 0; i < shapes.size(); ++i)
+      EXPECT_LT(MaxAbsDiff(outs_a[i], outs_b[i]), 1e-5) << "sequence " << i;
   }
 }
 
