@@ -43,8 +43,9 @@ ABSL_FLAG(int, decode_steps, 32, "Measured decode steps per case.");
 ABSL_FLAG(int, warmup_steps, 4, "Decode steps run before measuring.");
 ABSL_FLAG(std::string, json_out, "", "Write results here as JSON.");
 ABSL_FLAG(bool, pytorch, false,
-          "Also time training/bench_torch.py on medium-dense at batch 1 and 16 (when in --batch_sizes) "
-          "(same machine, same run)."); 
+          "Also time training/bench_torch.py on medium-dense at batch 1 and 16 "
+          "(when in --batch_sizes) "
+          "(same machine, same run).");
 ABSL_FLAG(std::string, source_dir, ".", "Repository root (for --pytorch).");
 ABSL_FLAG(
     int, threads, 0,
@@ -252,9 +253,8 @@ nlohmann::json Summarize(const std::vector<CaseResult>& results,
     for (int batch : ParseInts(absl::GetFlag(FLAGS_batch_sizes))) {
       if (batch != 1 && batch != 16) continue;
       const double torch_ms = RunPytorch(context, batch);
-      nlohmann::json row = {{"batch", batch},
-                            {"context", context},
-                            {"ms_per_token", torch_ms}};
+      nlohmann::json row = {
+          {"batch", batch}, {"context", context}, {"ms_per_token", torch_ms}};
       if (by_case[{batch, context}].count("medium-dense") && torch_ms > 0) {
         const double ours = by_case[{batch, context}]["medium-dense"];
         std::printf(

@@ -174,10 +174,9 @@ TEST(SoakTest, MixedLoadWithCancellationsHoldsSteady) {
   const auto end = t0 + std::chrono::seconds(seconds);
   // RSS is compared from the end of warm-up: allocator arenas, gRPC pools and
   // oneDNN scratch grow for about the first 30 s (measured), then settle.
-  const auto warm =
-      t0 + std::min(std::chrono::seconds(seconds) / 2,
-                    std::max(std::chrono::seconds(seconds) / 5,
-                             std::chrono::seconds(30)));
+  const auto warm = t0 + std::min(std::chrono::seconds(seconds) / 2,
+                                  std::max(std::chrono::seconds(seconds) / 5,
+                                           std::chrono::seconds(30)));
   std::vector<std::thread> threads;
   for (int t = 0; t < clients; ++t) {
     threads.emplace_back([&, t] {
