@@ -96,31 +96,28 @@ void AttendOneHead(const float* qh, int64_t len, int h, const KvView& kv,
 }  // namespace
 
 void CausalAttention(const AttentionJob* jobs, int n_jobs, int n_heads) {
-  // Flatten the batch into (job, query) rows; each row has n_heads items.
-  // (Not thread_local: the whole team reads it.)
-  std::vector<std::pair<int, int>> rows;
   int64_t work = 0;
   for (int j = 0; j < n_jobs; ++j) {
     const KvView& kv = jobs[j].kv;
     TS_CHECK(kv.head_dim * n_heads == kv.d)
         << n_heads << " heads of " << kv.head_dim << " != " << kv.d;
-    for (int t = 0; t < jobs[j].T; ++t) {
-      rows.emplace_back(j, t);
-      work += (jobs[j].start + t + 1) * kv.d;
-    }
+    work += int64_t(jobs[j].T) * (jobs[j].start + jobs[j].T) * kv.d;
   }
-  const int64_t items = int64_t(rows.size()) * n_heads;
-  // Split over the team (the same threads oneDNN uses) once the work
-  // outweighs the fork/join, about a microsecond.
+  // Every (sequence, head) pair of the batch is one item for the team (the
+  // same threads oneDNN uses), split once the work outweighs the fork/join,
+  // about a microsecond. Dynamic: a prefill chunk's items are T times a
+  // decode's.
   const bool parallel = work >= (int64_t(1) << 16);
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t i = 0; i < items; ++i) {
-    const auto [j, t] = rows[i / n_heads];
+#pragma omp parallel for schedule(dynamic) if (parallel)
+  for (int64_t i = 0; i < int64_t(n_jobs) * n_heads; ++i) {
+    const AttentionJob& job = jobs[i / n_heads];
     const int h = static_cast<int>(i % n_heads);
-    const AttentionJob& job = jobs[j];
-    const int64_t offset = int64_t(t) * job.kv.d + int64_t(h) * job.kv.head_dim;
-    AttendOneHead(job.q + offset, job.start + t + 1, h, job.kv,
-                  job.out + offset);
+    for (int t = 0; t < job.T; ++t) {
+      const int64_t offset =
+          int64_t(t) * job.kv.d + int64_t(h) * job.kv.head_dim;
+      AttendOneHead(job.q + offset, job.start + t + 1, h, job.kv,
+                    job.out + offset);
+    }
   }
 }
 

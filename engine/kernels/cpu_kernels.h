@@ -25,7 +25,7 @@ void Embed(const float* table, const float* pos_table, const int32_t* ids,
            const int32_t* positions, int64_t n, int d, float* out);
 
 // Causal multi-head attention for each of n_jobs sequences (AttentionJob).
-// Every (query, head) pair of the whole batch is shared over the OpenMP team
+// Every (sequence, head) pair of the whole batch is shared over the OpenMP team
 // in one parallel region, so a decode step pays one fork/join per layer rather
 // than one per sequence.
 void CausalAttention(const AttentionJob* jobs, int n_jobs, int n_heads);
