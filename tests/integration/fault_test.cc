@@ -95,7 +95,7 @@ class FaultTest : public ::testing::Test {
     server_ = s->release();
     auto stub = NewStub();
     // Warm up the transport and the callback thread pool before the baseline.
-    ParallelFor(16, 4, [&](int) { Probe(stub.get()); });
+    ParallelFor(32, 8, [&](int) { Probe(stub.get()); });
     reference_ = Probe(stub.get());
     ASSERT_FALSE(reference_.empty());
     auto stats = testing::ReadProcessStats(server_->pid());
@@ -153,18 +153,20 @@ class FaultTest : public ::testing::Test {
     EXPECT_EQ(health.status(), grpc::health::v1::HealthCheckResponse::SERVING);
     EXPECT_EQ(Probe(stub_.get()), reference_);
 
-    // gRPC may keep a few more pool threads after a burst; a leak per request
-    // (each fault runs dozens of times) would be far more.
+    // gRPC's executor grows its pool when its threads are slow (more so under
+    // ASan) and keeps them; a leak per request (most faults run 20-300 times)
+    // would be far more than this slack.
+    constexpr int kSlack = 8;
     ProcessStats now{};
     for (int i = 0; i < 50; ++i) {
       now = *testing::ReadProcessStats(server_->pid());
-      if (now.threads <= baseline_.threads + 4 &&
-          now.open_fds <= baseline_.open_fds + 4)
+      if (now.threads <= baseline_.threads + kSlack &&
+          now.open_fds <= baseline_.open_fds + kSlack)
         break;
       usleep(100'000);
     }
-    EXPECT_LE(now.threads, baseline_.threads + 4);
-    EXPECT_LE(now.open_fds, baseline_.open_fds + 4);
+    EXPECT_LE(now.threads, baseline_.threads + kSlack);
+    EXPECT_LE(now.open_fds, baseline_.open_fds + kSlack);
   }
 
   static ServerProcess* server_;
