@@ -71,6 +71,17 @@ class Engine {
   virtual absl::Status AddSequence(SequenceId id, int64_t max_tokens) = 0;
   // Ends a sequence and returns its blocks at once. Unknown ids are ignored.
   virtual void RemoveSequence(SequenceId id) = 0;
+  // Encoder-decoder models, before the sequence's first Step: runs the encoder
+  // over `source` (its tokens, as the model's vocabulary ids) at once and makes
+  // its output the sequence's first source.size() positions. The sequence's
+  // Step items then start with those positions, whose tokens are the source's
+  // again, prefilled like any prompt, followed by the decoder start token 0
+  // and the decoder's tokens. FAILED_PRECONDITION for a decoder-only model or a
+  // sequence already stepped or encoded, INVALID_ARGUMENT for an unknown id,
+  // an empty source, ids outside the vocabulary, or a source longer than the
+  // encoder's positions or the sequence's reserved positions.
+  virtual absl::Status Encode(SequenceId id,
+                              const std::vector<int32_t>& source) = 0;
 
   // One forward pass. INVALID_ARGUMENT for unknown sequences, duplicate ids,
   // empty items, token ids outside the vocabulary or more tokens than reserved;

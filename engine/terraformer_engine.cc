@@ -2,6 +2,8 @@
 
 #include <omp.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <utility>
@@ -88,6 +90,46 @@ absl::Status TerraformerEngine::AddSequence(SequenceId id, int64_t max_tokens) {
 
 void TerraformerEngine::RemoveSequence(SequenceId id) { sequences_.erase(id); }
 
+absl::Status TerraformerEngine::Encode(SequenceId id,
+                                       const std::vector<int32_t>& source) {
+  const ModelConfig& c = info_.config;
+  if (c.architecture != "encoder_decoder") {
+    return absl::FailedPreconditionError(absl::StrCat("model '", info_.model_id,
+                                                      "' is ", c.architecture,
+                                                      " and has no encoder"));
+  }
+  auto it = sequences_.find(id);
+  if (it == sequences_.end())
+    return absl::InvalidArgumentError(absl::StrCat("unknown sequence ", id));
+  SequenceState* st = it->second.get();
+  if (st->kv_len > 0 || st->prefix_len > 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("sequence ", id, " is already encoded or stepped"));
+  }
+  const int64_t L = static_cast<int64_t>(source.size());
+  const int64_t most = c.learned_positions ? c.max_len : INT32_MAX;
+  if (L == 0 || L > most || L >= st->kv.capacity_tokens()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the source is ", L, " tokens; 1..",
+                     std::min<int64_t>(most, st->kv.capacity_tokens() - 1),
+                     " fit the encoder and the sequence's reserved positions"));
+  }
+  TS_RETURN_IF_ERROR(CheckTokens(source));
+  return model_->Encode(source, st);
+}
+
+absl::Status TerraformerEngine::CheckTokens(
+    const std::vector<int32_t>& tokens) const {
+  const int vocab = info_.config.vocab_size;
+  for (int32_t tok : tokens) {
+    if (tok < 0 || tok >= vocab) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("token id ", tok, " outside [0, ", vocab, ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status TerraformerEngine::Prepare(const StepInput& input,
                                         BatchContext* batch) {
   ids_.clear();
@@ -95,7 +137,6 @@ absl::Status TerraformerEngine::Prepare(const StepInput& input,
   logit_rows_.clear();
   batch->kv = pool_.get();
   absl::flat_hash_set<SequenceId> seen;
-  const int vocab = info_.config.vocab_size;
   for (const StepItem& item : input.items) {
     auto it = sequences_.find(item.id);
     if (it == sequences_.end())
@@ -109,22 +150,21 @@ absl::Status TerraformerEngine::Prepare(const StepInput& input,
       return absl::InvalidArgumentError("step item without tokens");
     SequenceState* st = it->second.get();
     const int64_t T = static_cast<int64_t>(item.tokens.size());
+    // Decoder positions count from 0 after an encoder prefix (spec 4.5);
+    // prefix rows take the encoder's output, not an embedding.
+    const int64_t first = st->kv_len - st->prefix_len;
     if (st->kv_len + T > st->kv.capacity_tokens() ||
-        st->position + T > info_.max_context) {
+        first + T > info_.max_context) {
       return absl::InvalidArgumentError(
           absl::StrCat("sequence ", item.id, " would exceed its ",
                        st->kv.capacity_tokens(), " reserved positions"));
     }
-    for (int32_t tok : item.tokens) {
-      if (tok < 0 || tok >= vocab) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("token id ", tok, " outside [0, ", vocab, ")"));
-      }
-    }
+    TS_RETURN_IF_ERROR(CheckTokens(item.tokens));
     batch->seqs.push_back({batch->rows, static_cast<int>(T), st->kv_len, st});
     for (int64_t t = 0; t < T; ++t) {
       ids_.push_back(item.tokens[t]);
-      positions_.push_back(static_cast<int32_t>(st->position + t));
+      positions_.push_back(
+          static_cast<int32_t>(std::max<int64_t>(0, first + t)));
     }
     batch->rows += T;
     if (item.need_logits) logit_rows_.push_back(batch->rows - 1);
@@ -150,7 +190,11 @@ absl::StatusOr<StepOutput> TerraformerEngine::Step(const StepInput& input) {
   }
   for (const SeqSlice& s : batch.seqs) {
     s.state->kv_len += s.T;
-    s.state->position += s.T;
+    if (s.state->prefix_len > 0 && s.state->kv_len >= s.state->prefix_len) {
+      // The prefix is in the KV cache now; its inputs are needed no more.
+      std::vector<float>().swap(s.state->prefix1);
+      std::vector<float>().swap(s.state->prefix2);
+    }
     (s.T > 1 ? out.stats.prefill_tokens : out.stats.decode_tokens) += s.T;
   }
   out.stats.sequences = static_cast<int>(batch.seqs.size());

@@ -27,6 +27,8 @@ class TerraformerEngine final : public Engine {
   const Tokenizer& tokenizer() const override { return *tokenizer_; }
   absl::Status AddSequence(SequenceId id, int64_t max_tokens) override;
   void RemoveSequence(SequenceId id) override;
+  absl::Status Encode(SequenceId id,
+                      const std::vector<int32_t>& source) override;
   absl::StatusOr<StepOutput> Step(const StepInput& input) override;
   int free_kv_blocks() const override { return pool_->free_blocks(); }
   int64_t BlocksFor(int64_t tokens) const override {
@@ -44,6 +46,8 @@ class TerraformerEngine final : public Engine {
  private:
   TerraformerEngine() = default;
   absl::Status Prepare(const StepInput& input, BatchContext* batch);
+  // INVALID_ARGUMENT for an id outside the vocabulary.
+  absl::Status CheckTokens(const std::vector<int32_t>& tokens) const;
 
   ModelInfo info_;
   int num_threads_ = 0;

@@ -141,6 +141,7 @@ absl::Status Server::LoadModel() {
           : limits.max_total_tokens - 1;
   limits.default_max_new_tokens = options_.default_max_new_tokens;
   limits.max_top_logprobs = options_.max_top_logprobs;
+  limits.encoder_decoder = info.config.architecture == "encoder_decoder";
   service_->Attach(scheduler_.get(), limits);
   metrics_->SetModelInfo(info.model_id, info.dtype, info.kv_block_size);
   grpc_server_->GetHealthCheckService()->SetServingStatus(kServiceName, true);
@@ -169,7 +170,10 @@ absl::Status Server::WarmUp() {
   engine::StepInput prefill, decode;
   prefill.items.push_back({kWarmUpId, prompt, true});
   decode.items.push_back({kWarmUpId, {prompt[0]}, true});
-  absl::Status s = engine_->Step(prefill).status();
+  absl::Status s;
+  if (engine_->model_info().config.architecture == "encoder_decoder")
+    s = engine_->Encode(kWarmUpId, prompt);
+  if (s.ok()) s = engine_->Step(prefill).status();
   if (s.ok()) s = engine_->Step(decode).status();
   engine_->RemoveSequence(kWarmUpId);
   if (!s.ok())
@@ -180,11 +184,13 @@ absl::Status Server::WarmUp() {
 void Server::Shutdown(absl::Duration grace) {
   if (grpc_server_ == nullptr) return;
   const absl::Time deadline = absl::Now() + grace;
-  grpc_server_->GetHealthCheckService()->Shutdown();  // every service NOT_SERVING
-  service_->StartDraining();                          // new calls: UNAVAILABLE
-  if (scheduler_) scheduler_->Stop(deadline);         // in-flight requests finish
-  // Finished requests may still have their last messages in flight to slow clients:
-  // give the transport the rest of the grace period, and at least a few seconds.
+  grpc_server_->GetHealthCheckService()
+      ->Shutdown();                            // every service NOT_SERVING
+  service_->StartDraining();                   // new calls: UNAVAILABLE
+  if (scheduler_) scheduler_->Stop(deadline);  // in-flight requests finish
+  // Finished requests may still have their last messages in flight to slow
+  // clients: give the transport the rest of the grace period, and at least a
+  // few seconds.
   grpc_server_->Shutdown(
       absl::ToChronoTime(std::max(deadline, absl::Now() + absl::Seconds(5))));
   grpc_server_->Wait();

@@ -6,7 +6,8 @@ For every configuration in CONFIGS (small random-weight models exercising each l
 option) it writes DIR/<name>/{config.json, model.safetensors, parity.safetensors}; with
 --model_dir it also writes DIR/<model name>/parity.safetensors for that model.
 parity.safetensors holds, for sequence i, "tokens.i" (I32 [T]) and "logits.i" (F32
-[T, V]): the full-sequence forward's logits at every position. Deterministic for a
+[T, V]): the full-sequence forward's logits at every position; encoder-decoder models
+also have "source.i" (I32 [L]), the encoder input the decoder tokens continue. Deterministic for a
 given seed. With --model_dir, DIR/<model name>/tokenizer.json also holds SentencePiece's
 own encoding and decoding of sample texts, for the engine's tokenizer tests.
 """
@@ -43,6 +44,10 @@ CONFIGS = {
                                   attn_per_block=2),
     "sparse_qkv_s8_no_pos": dict(attention="sparse_qkv", qkv_modules=8, pos_type="none",
                                  n_heads=2),
+    "encdec_all_sparse": dict(**_SPARSE_FF, **_SPARSE_QKV, output="factored", loss_modules=4,
+                              sru_width=8, reversible=True, attn_per_block=2,
+                              architecture="encoder_decoder", n_encoder_layers=2),
+    "encdec_dense_plain": dict(architecture="encoder_decoder", n_encoder_layers=1),
 }
 
 
@@ -51,13 +56,16 @@ def sequences(vocab: int, seed: int, lengths=(1, 7, 23)):
   return [torch.randint(0, vocab, (n,), generator=g) for n in lengths]
 
 
-def write_parity(model: TerraformerModel, path: str, seqs) -> None:
+def write_parity(model: TerraformerModel, path: str, seqs, sources=None) -> None:
   tensors = {}
   with torch.no_grad():
     for i, toks in enumerate(seqs):
-      logits = model.forward_full(toks.unsqueeze(0))[0]
+      src = sources[i].unsqueeze(0) if sources else None
+      logits = model.forward_full(toks.unsqueeze(0), src)[0]
       tensors[f"tokens.{i}"] = toks.to(torch.int32)
       tensors[f"logits.{i}"] = logits.float()
+      if sources:
+        tensors[f"source.{i}"] = sources[i].to(torch.int32)
   save_file(tensors, path, metadata={"count": str(len(seqs))})
 
 
@@ -108,8 +116,10 @@ def main():
     randomize(model, args.seed)
     out = os.path.join(args.out, name)
     export_model(model, out, tokenizer_model=None)
+    sources = (sequences(config.vocab_size, args.seed + 1, lengths=(9, 1, 30))
+               if config.architecture == "encoder_decoder" else None)
     write_parity(model, os.path.join(out, "parity.safetensors"),
-                 sequences(config.vocab_size, args.seed))
+                 sequences(config.vocab_size, args.seed), sources)
   if args.model_dir:
     model = import_model(args.model_dir)
     out = os.path.join(args.out, os.path.basename(os.path.normpath(args.model_dir)))

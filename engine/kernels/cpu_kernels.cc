@@ -95,7 +95,7 @@ void AttendOneHead(const float* qh, int64_t len, int h, const KvView& kv,
 
 }  // namespace
 
-void CausalAttention(const AttentionJob* jobs, int n_jobs, int n_heads) {
+void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
   int64_t work = 0;
   for (int j = 0; j < n_jobs; ++j) {
     const KvView& kv = jobs[j].kv;
@@ -115,8 +115,8 @@ void CausalAttention(const AttentionJob* jobs, int n_jobs, int n_heads) {
     for (int t = 0; t < job.T; ++t) {
       const int64_t offset =
           int64_t(t) * job.kv.d + int64_t(h) * job.kv.head_dim;
-      AttendOneHead(job.q + offset, job.start + t + 1, h, job.kv,
-                    job.out + offset);
+      const int64_t len = job.causal ? job.start + t + 1 : job.start + job.T;
+      AttendOneHead(job.q + offset, len, h, job.kv, job.out + offset);
     }
   }
 }

@@ -24,11 +24,11 @@ void Softmax(float* x, int64_t rows, int64_t n);
 void Embed(const float* table, const float* pos_table, const int32_t* ids,
            const int32_t* positions, int64_t n, int d, float* out);
 
-// Causal multi-head attention for each of n_jobs sequences (AttentionJob).
+// Multi-head attention for each of n_jobs sequences (AttentionJob).
 // Every (sequence, head) pair of the whole batch is shared over the OpenMP team
 // in one parallel region, so a decode step pays one fork/join per layer rather
 // than one per sequence.
-void CausalAttention(const AttentionJob* jobs, int n_jobs, int n_heads);
+void Attention(const AttentionJob* jobs, int n_jobs, int n_heads);
 
 // Sparse FF for one row at inference: for each block b the unit e = idx[b] is
 // active: y = sum_b relu(x . w1t[b*N+e]) * scale_b * w2[e, b] + b2, where

@@ -39,14 +39,16 @@ struct KvView {
 };
 
 // One sequence's share of a batched attention call: T queries at positions
-// start .. start+T-1 over its cached keys/values 0 .. start+T-1. q, out:
-// [T, n_heads * head_dim].
+// start .. start+T-1 over its cached keys/values 0 .. start+T-1. Causal: query
+// t sees positions 0 .. start+t; otherwise (the encoder) every query sees all
+// of them. q, out: [T, n_heads * head_dim].
 struct AttentionJob {
   const float* q = nullptr;
   int T = 0;
   int64_t start = 0;
   KvView kv;
   float* out = nullptr;
+  bool causal = true;
 };
 
 // Sparse FF weights laid out for the gather kernel: unit u = b * N + e of block

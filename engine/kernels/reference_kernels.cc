@@ -50,11 +50,11 @@ void Embed(const float* table, const float* pos_table, const int32_t* ids,
 
 namespace {
 
-void CausalAttentionOne(const float* q, int T, int64_t start, int n_heads,
-                        const KvView& kv, float* out) {
+void AttentionOne(const float* q, int T, int64_t start, bool causal,
+                  int n_heads, const KvView& kv, float* out) {
   const int d = kv.d, dh = d / n_heads;
   for (int t = 0; t < T; ++t) {
-    int64_t len = start + t + 1;
+    int64_t len = causal ? start + t + 1 : start + T;
     for (int h = 0; h < n_heads; ++h) {
       std::vector<double> s(len);
       double mx = -1e300;
@@ -78,10 +78,10 @@ void CausalAttentionOne(const float* q, int T, int64_t start, int n_heads,
 
 }  // namespace
 
-void CausalAttention(const AttentionJob* jobs, int n_jobs, int n_heads) {
+void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
   for (int j = 0; j < n_jobs; ++j) {
-    CausalAttentionOne(jobs[j].q, jobs[j].T, jobs[j].start, n_heads, jobs[j].kv,
-                       jobs[j].out);
+    AttentionOne(jobs[j].q, jobs[j].T, jobs[j].start, jobs[j].causal, n_heads,
+                 jobs[j].kv, jobs[j].out);
   }
 }
 

@@ -24,8 +24,8 @@ void Softmax(float* x, int64_t rows, int64_t n);
 void Embed(const float* table, const float* pos_table, const int32_t* ids,
            const int32_t* positions, int64_t n, int d, float* out);
 
-// Causal multi-head attention for each of n_jobs sequences (AttentionJob).
-void CausalAttention(const AttentionJob* jobs, int n_jobs, int n_heads);
+// Multi-head attention for each of n_jobs sequences (AttentionJob).
+void Attention(const AttentionJob* jobs, int n_jobs, int n_heads);
 
 // Sparse FF for one row at inference: for each block b the unit e = idx[b] is
 // active: y = sum_b relu(x . w1t[b*N+e]) * scale_b * w2[e, b] + b2, where

@@ -18,7 +18,31 @@ absl::StatusOr<std::unique_ptr<Linear>> LoadDense(WeightSource& loader,
   return MakeOnednnLinear(w, b, d, d);
 }
 
+// The encoder's keys and values for one sequence, as a single "block" as long
+// as the sequence in scratch memory, so the paged attention kernel reads them.
+constexpr int32_t kOnlyBlock = 0;
+KvView ScratchView(float* kv, int T, int d, int head_dim) {
+  return {kv, &kOnlyBlock, T, d, 2LL * T * d, int64_t(T) * d, head_dim};
+}
+
 }  // namespace
+
+absl::StatusOr<std::unique_ptr<AttentionSublayer>>
+AttentionSublayer::LoadEncoder(WeightSource& loader, const std::string& prefix,
+                               const ModelConfig& config) {
+  auto layer = std::make_unique<AttentionSublayer>();
+  layer->config_ = config;
+  layer->config_.attention = AttentionKind::kDense;
+  layer->encoder_ = true;
+  const int d = config.d_model;
+  TS_ASSIGN_OR_RETURN(layer->ln_scale_, loader.Take(prefix + ".ln.scale", {d}));
+  TS_ASSIGN_OR_RETURN(layer->ln_bias_, loader.Take(prefix + ".ln.bias", {d}));
+  TS_ASSIGN_OR_RETURN(layer->q_, LoadDense(loader, prefix + ".q", d));
+  TS_ASSIGN_OR_RETURN(layer->k_, LoadDense(loader, prefix + ".k", d));
+  TS_ASSIGN_OR_RETURN(layer->v_, LoadDense(loader, prefix + ".v", d));
+  TS_ASSIGN_OR_RETURN(layer->o_, LoadDense(loader, prefix + ".o", d));
+  return layer;
+}
 
 absl::StatusOr<std::unique_ptr<AttentionSublayer>> AttentionSublayer::Load(
     WeightSource& loader, const std::string& prefix, const ModelConfig& config,
@@ -98,19 +122,23 @@ absl::Status AttentionSublayer::Forward(const float* x,
     TS_RETURN_IF_ERROR(ProjectSparse(h_.data(), batch));
   }
   float* dst = config_.attention == AttentionKind::kDense ? attn_.data() : out;
+  const int head_dim = d / config_.n_heads;
+  if (encoder_) encoder_kv_.resize(2 * n);
   jobs_.clear();
   for (const SeqSlice& s : batch.seqs) {
     KvView kv =
-        batch.kv->View(index_, s.state->kv.blocks(), d / config_.n_heads);
+        encoder_
+            ? ScratchView(encoder_kv_.data() + 2 * s.row * d, s.T, d, head_dim)
+            : batch.kv->View(index_, s.state->kv.blocks(), head_dim);
     for (int t = 0; t < s.T; ++t) {
       kv.Store(s.start + t, k_buf_.data() + (s.row + t) * d,
                v_buf_.data() + (s.row + t) * d);
     }
-    jobs_.push_back(
-        {q_buf_.data() + s.row * d, s.T, s.start, kv, dst + s.row * d});
+    jobs_.push_back({q_buf_.data() + s.row * d, s.T, s.start, kv,
+                     dst + s.row * d, /*causal=*/!encoder_});
   }
-  kernels::CausalAttention(jobs_.data(), static_cast<int>(jobs_.size()),
-                           config_.n_heads);
+  kernels::Attention(jobs_.data(), static_cast<int>(jobs_.size()),
+                     config_.n_heads);
   if (config_.attention == AttentionKind::kDense) {
     TS_RETURN_IF_ERROR(o_->Forward(attn_.data(), batch.rows, out));
   }

@@ -6,7 +6,9 @@
 //
 // New keys and values are written into the sequence's KV blocks at positions
 // start .. start+T-1 before attending, so a prefill chunk attends to itself
-// causally. Thread-compatible.
+// causally. The Terraformer encoder's attention (LoadEncoder) is dense and
+// bidirectional over each whole sequence of the batch, and caches nothing.
+// Thread-compatible.
 #ifndef TERRASERVE_ENGINE_LAYERS_ATTENTION_SUBLAYER_H_
 #define TERRASERVE_ENGINE_LAYERS_ATTENTION_SUBLAYER_H_
 
@@ -30,6 +32,11 @@ class AttentionSublayer final : public Sublayer {
   static absl::StatusOr<std::unique_ptr<AttentionSublayer>> Load(
       WeightSource& loader, const std::string& prefix,
       const ModelConfig& config, int index);
+  // Loads `<prefix>.ln.*` and `<prefix>.{q,k,v,o}.*` of an encoder attention
+  // sublayer (trax tl.Attention): every batch sequence is a whole source.
+  static absl::StatusOr<std::unique_ptr<AttentionSublayer>> LoadEncoder(
+      WeightSource& loader, const std::string& prefix,
+      const ModelConfig& config);
   absl::Status Forward(const float* x, const BatchContext& batch,
                        float* out) override;
   int64_t decode_bytes_per_token() const override;
@@ -41,6 +48,7 @@ class AttentionSublayer final : public Sublayer {
 
   ModelConfig config_;
   int index_ = 0;
+  bool encoder_ = false;
   std::vector<float> ln_scale_, ln_bias_;
   // Dense attention.
   std::unique_ptr<Linear> q_, k_, v_, o_;
@@ -49,6 +57,7 @@ class AttentionSublayer final : public Sublayer {
   std::vector<float> conv_w_[3], conv_b_[3];  // q, k, v
   // Scratch, [rows, d] each.
   std::vector<float> h_, y_, q_buf_, k_buf_, v_buf_, attn_;
+  std::vector<float> encoder_kv_;  // [rows, 2, d]: the encoder's keys, values
   std::vector<AttentionJob> jobs_;
 };
 

@@ -21,8 +21,12 @@ namespace terraserve::engine {
 
 struct SequenceState {
   KvLease kv;
-  int64_t kv_len = 0;    // positions held in the KV cache
-  int64_t position = 0;  // next decoder position (for positional embeddings)
+  int64_t kv_len = 0;  // positions held in the KV cache
+  // Encoder-decoder models: the encoder's two output streams, [prefix_len, d]
+  // each, which are the decoder's inputs at its first prefix_len positions
+  // (spec 4.1, the concatenation). Dropped once those positions are cached.
+  int64_t prefix_len = 0;
+  std::vector<float> prefix1, prefix2;
   // Last kL-1 inputs of each Sparse QKV sublayer's convolutions, [kL-1, d]
   // each.
   std::vector<std::vector<float>> conv_history;

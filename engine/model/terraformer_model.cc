@@ -17,11 +17,6 @@ namespace terraserve::engine {
 absl::StatusOr<std::unique_ptr<TerraformerModel>> TerraformerModel::Load(
     const ModelConfig& c, WeightSource& loader) {
   TS_RETURN_IF_ERROR(c.Validate());
-  if (c.architecture != "decoder_lm") {
-    return absl::UnimplementedError(
-        absl::StrCat("config.json: architecture '", c.architecture,
-                     "' is not supported by this engine yet (decoder_lm is)"));
-  }
   auto m = std::make_unique<TerraformerModel>();
   m->config_ = c;
   const int d = c.d_model;
@@ -42,6 +37,22 @@ absl::StatusOr<std::unique_ptr<TerraformerModel>> TerraformerModel::Load(
         FfSublayer::Load(loader, absl::StrCat("dec.", k++), c, ff_index++));
     m->ff_sublayers_.push_back(f.get());
     m->sublayers_.push_back(std::move(f));
+  }
+  if (c.architecture == "encoder_decoder") {
+    if (c.learned_positions) {
+      TS_ASSIGN_OR_RETURN(m->enc_pos_, loader.Take("enc_pos", {c.max_len, d}));
+    }
+    // Each encoder block: bidirectional attention, then FF (whose SRU carries,
+    // if any, are the encoder's own: index i of a scratch state).
+    for (int i = 0; i < c.n_encoder_layers; ++i) {
+      TS_ASSIGN_OR_RETURN(auto a, AttentionSublayer::LoadEncoder(
+                                      loader, absl::StrCat("enc.", 2 * i), c));
+      m->encoder_.push_back(std::move(a));
+      TS_ASSIGN_OR_RETURN(
+          auto f,
+          FfSublayer::Load(loader, absl::StrCat("enc.", 2 * i + 1), c, i));
+      m->encoder_.push_back(std::move(f));
+    }
   }
   TS_ASSIGN_OR_RETURN(m->final_scale_, loader.Take("final_ln.scale", {d}));
   TS_ASSIGN_OR_RETURN(m->final_bias_, loader.Take("final_ln.bias", {d}));
@@ -86,26 +97,75 @@ SequenceState TerraformerModel::NewSequenceState() const {
   return s;
 }
 
+absl::Status TerraformerModel::RunStack(
+    const std::vector<std::unique_ptr<Sublayer>>& sublayers, bool reversible,
+    const BatchContext& batch, int d, std::vector<float>* x1,
+    std::vector<float>* x2, std::vector<float>* branch) {
+  const int64_t n = batch.rows * d;
+  branch->resize(n);
+  for (auto& sub : sublayers) {
+    // Reversible half-residual then swap (spec 4.2): x1 += F(x2); (x1, x2) =
+    // (x2, x1).
+    const float* in = reversible ? x2->data() : x1->data();
+    TS_RETURN_IF_ERROR(sub->Forward(in, batch, branch->data()));
+    Axpy(1.0f, branch->data(), x1->data(), n);
+    if (reversible) x1->swap(*x2);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status TerraformerModel::Encode(const std::vector<int32_t>& source,
+                                      SequenceState* state) {
+  const int d = config_.d_model;
+  const int64_t L = static_cast<int64_t>(source.size());
+  SequenceState scratch;
+  scratch.sru_carry.assign(
+      config_.n_encoder_layers,
+      std::vector<float>(int64_t(config_.sru_layers) * config_.sru_width));
+  BatchContext batch;
+  batch.rows = L;
+  batch.seqs.push_back({0, static_cast<int>(L), 0, &scratch});
+  std::vector<int32_t> positions(L);
+  for (int64_t i = 0; i < L; ++i) positions[i] = static_cast<int32_t>(i);
+  std::vector<float> e1(L * d), e2, branch;
+  kernels::Embed(embed_.data(), enc_pos_.empty() ? nullptr : enc_pos_.data(),
+                 source.data(), positions.data(), L, d, e1.data());
+  e2 = e1;
+  // The encoder is always reversible; both streams feed the decoder.
+  TS_RETURN_IF_ERROR(RunStack(encoder_, true, batch, d, &e1, &e2, &branch));
+  state->prefix_len = L;
+  state->prefix1 = std::move(e1);
+  state->prefix2 = std::move(e2);
+  return absl::OkStatus();
+}
+
+void TerraformerModel::PlacePrefixRows(const BatchContext& batch) {
+  const int d = config_.d_model;
+  for (const SeqSlice& s : batch.seqs) {
+    const SequenceState& st = *s.state;
+    const int64_t rows = std::min<int64_t>(s.T, st.prefix_len - s.start);
+    if (rows <= 0) continue;
+    const int64_t from = s.start * d, count = rows * d;
+    std::copy_n(st.prefix1.data() + from, count, x1_.data() + s.row * d);
+    // A non-reversible decoder reads only x1 (the reference's first stream).
+    if (config_.reversible)
+      std::copy_n(st.prefix2.data() + from, count, x2_.data() + s.row * d);
+  }
+}
+
 absl::Status TerraformerModel::Forward(const std::vector<int32_t>& ids,
                                        const std::vector<int32_t>& positions,
                                        const BatchContext& batch,
                                        const std::vector<int64_t>& logit_rows,
                                        float* logits) {
   const int d = config_.d_model;
-  const int64_t n = batch.rows * d;
-  x1_.resize(n);
-  branch_.resize(n);
+  x1_.resize(batch.rows * d);
   kernels::Embed(embed_.data(), pos_.empty() ? nullptr : pos_.data(),
                  ids.data(), positions.data(), batch.rows, d, x1_.data());
   if (config_.reversible) x2_.assign(x1_.begin(), x1_.end());
-  for (auto& sub : sublayers_) {
-    // Reversible half-residual then swap (spec 4.2): x1 += F(x2); (x1, x2) =
-    // (x2, x1).
-    const float* in = config_.reversible ? x2_.data() : x1_.data();
-    TS_RETURN_IF_ERROR(sub->Forward(in, batch, branch_.data()));
-    Axpy(1.0f, branch_.data(), x1_.data(), n);
-    if (config_.reversible) x1_.swap(x2_);
-  }
+  if (!encoder_.empty()) PlacePrefixRows(batch);
+  TS_RETURN_IF_ERROR(
+      RunStack(sublayers_, config_.reversible, batch, d, &x1_, &x2_, &branch_));
   const int64_t out_rows = static_cast<int64_t>(logit_rows.size());
   picked_.resize(out_rows * d);
   for (int64_t i = 0; i < out_rows; ++i) {

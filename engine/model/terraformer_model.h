@@ -1,7 +1,9 @@
-// The Terraformer decoder-only language model (engine/model layer): embeddings
-// and learned positions, decoder blocks of attention and FF sublayers (plain
-// pre-LN residual, or reversible with two streams and swaps), final LayerNorm,
-// output layer (dense, tied to the embedding, or factored = the sparse loss).
+// The Terraformer model (engine/model layer): embeddings and learned positions,
+// decoder blocks of attention and FF sublayers (plain pre-LN residual, or
+// reversible with two streams and swaps), final LayerNorm, output layer (dense,
+// tied to the embedding, or factored = the sparse loss). Encoder-decoder models
+// add a reversible encoder of bidirectional attention and FF sublayers whose
+// output the decoder runs over as a prefix (spec 4.1; no cross-attention).
 //
 // Thread-compatible: one caller (the engine thread); scratch is owned here.
 #ifndef TERRASERVE_ENGINE_MODEL_TERRAFORMER_MODEL_H_
@@ -37,6 +39,13 @@ class TerraformerModel {
                        const BatchContext& batch,
                        const std::vector<int64_t>& logit_rows, float* logits);
 
+  // encoder_decoder: runs the encoder over `source` and makes its output the
+  // decoder inputs of the sequence's first source.size() positions (the
+  // prefix, state->prefix*); Forward then reads those rows instead of token
+  // embeddings. Ids must be valid and source no longer than the encoder's
+  // positions (the caller checks).
+  absl::Status Encode(const std::vector<int32_t>& source, SequenceState* state);
+
   // A fresh per-sequence state with zeroed convolution history and SRU carries.
   SequenceState NewSequenceState() const;
 
@@ -50,14 +59,24 @@ class TerraformerModel {
 
  private:
   absl::Status Output(const float* h, int64_t rows, float* logits);
+  // Applies `sublayers` to the streams (x1, x2) in place: reversible
+  // half-residuals and swaps, or plain residuals on x1. branch: scratch.
+  static absl::Status RunStack(
+      const std::vector<std::unique_ptr<Sublayer>>& sublayers, bool reversible,
+      const BatchContext& batch, int d, std::vector<float>* x1,
+      std::vector<float>* x2, std::vector<float>* branch);
+  // Overwrites the rows of prefix positions with the encoder's streams.
+  void PlacePrefixRows(const BatchContext& batch);
 
   ModelConfig config_;
   int64_t parameter_count_ = 0;
   std::vector<float> embed_, pos_, final_scale_, final_bias_;
+  std::vector<float> enc_pos_;  // encoder positions (learned), may be empty
   std::vector<std::unique_ptr<Sublayer>> sublayers_;
-  std::vector<FfSublayer*> ff_sublayers_;  // views into sublayers_
-  std::unique_ptr<Linear> out_linear_;     // dense or tied
-  std::unique_ptr<FactoredDense> out_fd_;  // factored
+  std::vector<std::unique_ptr<Sublayer>> encoder_;  // attention, FF, ...
+  std::vector<FfSublayer*> ff_sublayers_;           // views into sublayers_
+  std::unique_ptr<Linear> out_linear_;              // dense or tied
+  std::unique_ptr<FactoredDense> out_fd_;           // factored
   std::vector<float> x1_, x2_, branch_, picked_, normed_;
 };
 

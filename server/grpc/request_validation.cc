@@ -8,10 +8,12 @@
 namespace terraserve::server {
 namespace {
 
+// trax shifts decoder inputs right with 0, so decoding starts from token 0.
+constexpr int32_t kDecoderStartToken = 0;
+
 absl::Status Invalid(const std::string& field, const std::string& what) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", what));
 }
-
 
 absl::StatusOr<engine::SamplingParams> ToSampling(const v1::SamplingParams& p,
                                                   const RequestLimits& limits,
@@ -59,6 +61,7 @@ absl::Status ToPrompt(const v1::GenerateRequest& r,
     default:
       return Invalid("input", "set exactly one of text or token_ids");
   }
+  if (limits.encoder_decoder) prompt->push_back(kDecoderStartToken);
   if (static_cast<int>(prompt->size()) > limits.max_input_tokens) {
     return Invalid("input",
                    absl::StrCat("the prompt is ", prompt->size(),
@@ -156,6 +159,8 @@ absl::StatusOr<std::unique_ptr<GenerationRequest>> ToGenerationRequest(
   TS_RETURN_IF_ERROR(ValidUtf8(r.request_id(), "request_id"));
   out->request_id = r.request_id();
   TS_RETURN_IF_ERROR(ToPrompt(r, tokenizer, limits, &out->prompt));
+  if (limits.encoder_decoder)
+    out->source_tokens = static_cast<int>(out->prompt.size()) - 1;
   TS_ASSIGN_OR_RETURN(out->sampling, ToSampling(r.sampling(), limits, seed));
   TS_RETURN_IF_ERROR(ToStopping(
       r.stopping(), limits, static_cast<int>(out->prompt.size()), out.get()));

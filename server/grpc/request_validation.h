@@ -25,6 +25,9 @@ struct RequestLimits {
   int max_stop_token_ids = 64;
   int max_top_logprobs = 20;
   int max_request_id_bytes = 128;
+  // The model is an encoder-decoder: the prompt is the encoder's input and the
+  // decoder starts from token 0 (spec 4.1).
+  bool encoder_decoder = false;
 };
 
 // Builds the scheduler's request. `seed` is used when the request sets none;
@@ -33,7 +36,8 @@ absl::StatusOr<std::unique_ptr<GenerationRequest>> ToGenerationRequest(
     const v1::GenerateRequest& request, const engine::Tokenizer& tokenizer,
     const RequestLimits& limits, absl::Time deadline, uint64_t seed);
 
-// INVALID_ARGUMENT naming `field` unless `s` is valid UTF-8 (protobuf strings must be).
+// INVALID_ARGUMENT naming `field` unless `s` is valid UTF-8 (protobuf strings
+// must be).
 absl::Status ValidUtf8(const std::string& s, const std::string& field);
 
 // Checks Detokenize ids against the vocabulary.

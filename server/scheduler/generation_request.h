@@ -23,6 +23,9 @@ const char* FinishReasonName(
 struct GenerationRequest {
   std::string request_id;
   std::vector<int32_t> prompt;
+  // Encoder-decoder models: prompt[0, source_tokens) is the encoder's input
+  // and the rest the decoder's start; 0 for decoder-only models.
+  int source_tokens = 0;
   engine::SamplingParams sampling;  // seed already chosen
   int max_new_tokens = 0;           // > 0, already capped by the limits
   int min_new_tokens = 0;

@@ -209,6 +209,14 @@ void Scheduler::Admit(absl::Time now) {
         static_cast<engine::SequenceId>(p.handle), positions);
     if (absl::IsResourceExhausted(s))
       break;  // wait for blocks; keep arrival order
+    if (s.ok() && p.request->source_tokens > 0) {
+      const auto& prompt = p.request->prompt;
+      s = engine_->Encode(
+          static_cast<engine::SequenceId>(p.handle),
+          {prompt.begin(), prompt.begin() + p.request->source_tokens});
+      if (!s.ok())
+        engine_->RemoveSequence(static_cast<engine::SequenceId>(p.handle));
+    }
     if (!s.ok()) {
       FailPending(p, s);
       waiting_.pop_front();

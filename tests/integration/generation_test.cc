@@ -1,7 +1,7 @@
 // The real terraserve binary with the bundled model, over gRPC on loopback:
 // streaming and unary generation, determinism, validation errors, tokenization,
-// cancellation, deadlines and serving a shape with dummy weights. Overload and
-// drain under load are in fault_test.cc.
+// cancellation, deadlines, serving a shape with dummy weights and an
+// encoder-decoder model. Overload and drain under load are in fault_test.cc.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -319,6 +319,67 @@ TEST(GenerationDummyWeightsTest, ServesAShapeWithoutAWeightsFile) {
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.output.find("model.safetensors"), std::string::npos)
       << refused.output;
+}
+
+TEST(GenerationEncoderDecoderTest, TheDecoderContinuesTheEncodedPrompt) {
+  // The bundled model's shape as a Terraformer encoder-decoder (2 encoder
+  // blocks), with dummy weights: the prompt is the encoder's input.
+  const std::string dir = ::testing::TempDir() + "/terraserve-encdec-model";
+  ASSERT_EQ(testing::RunCommand(
+                {"/bin/sh", "-c",
+                 "mkdir -p " + dir + " && cp " + testing::TestModelDir() +
+                     "/tokenizer.model " + dir +
+                     " && sed -e "
+                     "'s/\"decoder_lm\"/\"encoder_decoder\"/' -e "
+                     "'s/\"n_encoder_layers\": 0/\"n_encoder_layers\": 2/' " +
+                     testing::TestModelDir() + "/config.json > " + dir +
+                     "/config.json"},
+                absl::Seconds(10))
+                .exit_code,
+            0);
+  auto server = ServerProcess::Start({"--model_dir=" + dir, "--dummy_weights"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::TextGeneration::NewStub(grpc::CreateChannel(
+      (*server)->address(), grpc::InsecureChannelCredentials()));
+  auto generate = [&](const std::string& text, v1::GenerateResponse* out) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() +
+                     std::chrono::seconds(30));
+    GenerateRequest r;
+    r.set_text(text);
+    r.mutable_stopping()->set_max_new_tokens(6);
+    r.mutable_stopping()->set_ignore_eos(true);
+    r.mutable_output()->set_logprobs(true);
+    return stub->Generate(&ctx, r, out);
+  };
+  {
+    grpc::ClientContext ctx;
+    v1::GetModelInfoRequest req;
+    v1::ModelInfo info;
+    ASSERT_TRUE(stub->GetModelInfo(&ctx, req, &info).ok());
+    EXPECT_EQ(info.architecture().kind(), "encoder_decoder");
+    EXPECT_EQ(info.architecture().n_encoder_layers(), 2u);
+  }
+  v1::GenerateResponse a, again, b;
+  ASSERT_TRUE(generate("The cat sat on the mat", &a).ok());
+  ASSERT_TRUE(generate("The cat sat on the mat", &again).ok());
+  ASSERT_TRUE(generate("A completely different source", &b).ok());
+  EXPECT_EQ(a.token_ids_size(), 6);
+  EXPECT_EQ(std::vector<uint32_t>(a.token_ids().begin(), a.token_ids().end()),
+            std::vector<uint32_t>(again.token_ids().begin(),
+                                  again.token_ids().end()));
+  // The source reaches the decoder: the first token's distribution moves.
+  ASSERT_GT(a.tokens_size(), 0);
+  ASSERT_GT(b.tokens_size(), 0);
+  EXPECT_NE(a.tokens(0).logprob(), b.tokens(0).logprob());
+  // Prompt tokens: BOS, the source's pieces and the decoder start token.
+  grpc::ClientContext ctx;
+  v1::TokenizeRequest tr;
+  tr.set_text("The cat sat on the mat");
+  tr.set_add_bos(true);
+  v1::TokenizeResponse ids;
+  ASSERT_TRUE(stub->Tokenize(&ctx, tr, &ids).ok());
+  EXPECT_EQ(a.final().usage().prompt_tokens(), uint32_t(ids.ids_size() + 1));
 }
 
 }  // namespace

@@ -49,6 +49,12 @@ class FakeEngine final : public engine::Engine {
     free_ += it->second.first;
     seqs_.erase(it);
   }
+  absl::Status Encode(engine::SequenceId id,
+                      const std::vector<int32_t>& source) override {
+    if (!encode_status_.ok()) return encode_status_;
+    encoded_[id] = source;
+    return absl::OkStatus();
+  }
   absl::StatusOr<engine::StepOutput> Step(
       const engine::StepInput& input) override {
     ++steps_;
@@ -83,6 +89,8 @@ class FakeEngine final : public engine::Engine {
   int steps_ = 0;
   bool fail_next_step_ = false;
   std::vector<int> batch_sizes_;
+  absl::Status encode_status_;  // what Encode returns when not OK
+  std::map<engine::SequenceId, std::vector<int32_t>> encoded_;
 
  private:
   engine::ModelInfo info_;

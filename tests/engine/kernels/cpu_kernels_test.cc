@@ -94,32 +94,34 @@ TEST(CpuKernelsTest, SoftmaxAndEmbedMatchReference) {
   EXPECT_EQ(a, b);
 }
 
-TEST(CpuKernelsTest, CausalAttentionOverPagedCacheMatchesReference) {
+TEST(CpuKernelsTest, AttentionOverPagedCacheMatchesReference) {
   std::mt19937 rng(4);
-  for (int block_size : {1, 4, 16}) {
-    for (auto [T, start] :
-         {std::pair<int, int>{1, 0}, {1, 9}, {6, 0}, {5, 11}}) {
-      const int heads = 4, d = 32, len = start + T;
-      const int n_blocks = (len + block_size - 1) / block_size + 2;
-      std::vector<float> pool =
-          Random(size_t(n_blocks) * 2 * block_size * d, rng);
-      std::vector<int32_t> blocks(n_blocks);
-      for (int i = 0; i < n_blocks; ++i)
-        blocks[i] = n_blocks - 1 - i;  // scattered
-      KvView kv{pool.data(),          blocks.data(),           block_size, d,
-                2LL * block_size * d, int64_t(block_size) * d, d / heads};
-      auto q = Random(T * d, rng);
-      std::vector<float> a(T * d), b(T * d);
-      AttentionJob ja{q.data(), T, start, kv, a.data()};
-      AttentionJob jb{q.data(), T, start, kv, b.data()};
-      kernels::CausalAttention(&ja, 1, heads);
-      reference::CausalAttention(&jb, 1, heads);
-      EXPECT_LT(MaxAbsDiff(a, b), 1e-5) << "bs=" << block_size << " T=" << T;
+  for (bool causal : {true, false})
+    for (int block_size : {1, 4, 16}) {
+      for (auto [T, start] :
+           {std::pair<int, int>{1, 0}, {1, 9}, {6, 0}, {5, 11}}) {
+        const int heads = 4, d = 32, len = start + T;
+        const int n_blocks = (len + block_size - 1) / block_size + 2;
+        std::vector<float> pool =
+            Random(size_t(n_blocks) * 2 * block_size * d, rng);
+        std::vector<int32_t> blocks(n_blocks);
+        for (int i = 0; i < n_blocks; ++i)
+          blocks[i] = n_blocks - 1 - i;  // scattered
+        KvView kv{pool.data(),          blocks.data(),           block_size, d,
+                  2LL * block_size * d, int64_t(block_size) * d, d / heads};
+        auto q = Random(T * d, rng);
+        std::vector<float> a(T * d), b(T * d);
+        AttentionJob ja{q.data(), T, start, kv, a.data(), causal};
+        AttentionJob jb{q.data(), T, start, kv, b.data(), causal};
+        kernels::Attention(&ja, 1, heads);
+        reference::Attention(&jb, 1, heads);
+        EXPECT_LT(MaxAbsDiff(a, b), 1e-5)
+            << "bs=" << block_size << " T=" << T << " causal=" << causal;
+      }
     }
-  }
 }
 
-TEST(CpuKernelsTest, BatchedCausalAttentionMatchesReferencePerSequence) {
+TEST(CpuKernelsTest, BatchedAttentionMatchesReferencePerSequence) {
   // Mixed batches: decodes at different positions and prefill chunks, each
   // sequence with its own scattered blocks of one shared pool. The second batch
   // is large enough to be split over the OpenMP team.
@@ -150,8 +152,8 @@ TEST(CpuKernelsTest, BatchedCausalAttentionMatchesReferencePerSequence) {
       ja.push_back({qs[i].data(), T, start, kv, outs_a[i].data()});
       jb.push_back({qs[i].data(), T, start, kv, outs_b[i].data()});
     }
-    kernels::CausalAttention(ja.data(), static_cast<int>(ja.size()), heads);
-    reference::CausalAttention(jb.data(), static_cast<int>(jb.size()), heads);
+    kernels::Attention(ja.data(), static_cast<int>(ja.size()), heads);
+    reference::Attention(jb.data(), static_cast<int>(jb.size()), heads);
     for (size_t i = 0; i < shapes.size(); ++i)
       EXPECT_LT(MaxAbsDiff(outs_a[i], outs_b[i]), 1e-5) << "sequence " << i;
   }

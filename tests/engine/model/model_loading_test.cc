@@ -174,14 +174,17 @@ TEST(ModelLoadingTest, RejectsIntegerWeights) {
                        HasSubstr("'embed' has dtype I32")));
 }
 
-TEST(ModelLoadingTest, EncoderDecoderIsClearlyUnsupported) {
+TEST(ModelLoadingTest, EncoderDecoderLoadsItsEncoderAndNamesWhatIsMissing) {
   ModelConfig c = SmallConfig();
   c.architecture = "encoder_decoder";
-  c.n_encoder_layers = 1;
+  c.n_encoder_layers = 2;
   RandomWeights w(1);
+  ASSERT_OK_AND_ASSIGN(auto model, TerraformerModel::Load(c, w));
+  // Decoder-only weights under an encoder-decoder config.
+  ModelConfig lm = SmallConfig();
   EXPECT_THAT(
-      TerraformerModel::Load(c, w),
-      StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("encoder_decoder")));
+      LoadBytes(c, BuilderFor(lm).Build()),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("enc_pos")));
 }
 
 }  // namespace

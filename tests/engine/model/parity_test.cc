@@ -1,6 +1,9 @@
 // The C++ engine against the PyTorch reference (training/parity.py), number for
 // number: every configuration, decoded token by token, prefilled whole,
-// prefilled in chunks, and batched together with other sequences.
+// prefilled in chunks, and batched together with other sequences. For
+// encoder-decoder models each case's source is encoded first and its positions
+// prefilled (unchecked: they have no logits in the reference) before the
+// decoder tokens.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -22,9 +25,16 @@ namespace {
 constexpr float kTolerance = 1e-4f;
 
 struct Case {
-  std::vector<int32_t> tokens;
-  std::vector<float> logits;  // [T, V]
+  std::vector<int32_t> source;  // encoder input; empty for decoder-only models
+  std::vector<int32_t> tokens;  // source, then the decoder's tokens
+  std::vector<float> logits;    // [T, V] of the decoder's tokens
 };
+
+std::vector<int32_t> ToIds(const std::vector<float>& values) {
+  std::vector<int32_t> ids;
+  for (float v : values) ids.push_back(static_cast<int32_t>(v));
+  return ids;
+}
 
 std::string ParityDir() {
   const char* dir = std::getenv("TERRASERVE_PARITY_DIR");
@@ -74,8 +84,11 @@ class ParityTest : public ::testing::TestWithParam<std::string> {
       auto toks = parity_->Get("tokens." + std::to_string(i));
       if (!toks.ok()) break;
       Case c;
-      for (float v : SafetensorsFile::ToFloat(*toks))
-        c.tokens.push_back(static_cast<int32_t>(v));
+      auto source = parity_->Get("source." + std::to_string(i));
+      if (source.ok()) c.source = ToIds(SafetensorsFile::ToFloat(*source));
+      c.tokens = c.source;
+      for (int32_t id : ToIds(SafetensorsFile::ToFloat(*toks)))
+        c.tokens.push_back(id);
       ASSERT_OK_AND_ASSIGN(auto logits,
                            parity_->Get("logits." + std::to_string(i)));
       c.logits = SafetensorsFile::ToFloat(logits);
@@ -84,9 +97,12 @@ class ParityTest : public ::testing::TestWithParam<std::string> {
     ASSERT_FALSE(cases_.empty());
   }
 
-  // Compares logits row `row` of `out` with position `pos` of case `c`.
+  // Compares logits row `row` of `out` with position `pos` of case `c`'s
+  // tokens, unless that is a source position.
   void ExpectLogits(const StepOutput& out, size_t row, const Case& c,
                     size_t pos, const std::string& what) {
+    if (pos < c.source.size()) return;
+    pos -= c.source.size();
     const int V = config_.vocab_size;
     float worst = 0;
     for (int v = 0; v < V; ++v) {
@@ -98,9 +114,16 @@ class ParityTest : public ::testing::TestWithParam<std::string> {
 
   // Runs case `c` as sequence `id` in chunks of `chunk` tokens, checking every
   // chunk's last logits.
+  void Start(const Case& c, SequenceId id) {
+    ASSERT_OK(engine_->AddSequence(id, c.tokens.size()));
+    if (!c.source.empty()) {
+      ASSERT_OK(engine_->Encode(id, c.source));
+    }
+  }
+
   void RunChunked(const Case& c, int chunk, SequenceId id,
                   const std::string& what) {
-    ASSERT_OK(engine_->AddSequence(id, c.tokens.size()));
+    Start(c, id);
     for (size_t pos = 0; pos < c.tokens.size(); pos += chunk) {
       size_t end = std::min(c.tokens.size(), pos + chunk);
       StepInput in;
@@ -145,7 +168,7 @@ TEST_P(ParityTest, MixedBatch) {
   // (or one token), so prefill chunks and decodes share forward passes.
   std::vector<size_t> pos(cases_.size(), 0);
   for (size_t i = 0; i < cases_.size(); ++i) {
-    ASSERT_OK(engine_->AddSequence(100 + i, cases_[i].tokens.size()));
+    Start(cases_[i], 100 + i);
   }
   while (true) {
     StepInput in;
@@ -175,14 +198,15 @@ INSTANTIATE_TEST_SUITE_P(AllModels, ParityTest,
                          [](const auto& info) {
                            std::string name = info.param;
                            for (char& c : name) {
-                             if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+                             if (!std::isalnum(static_cast<unsigned char>(c)))
+                               c = '_';
                            }
                            return name;
                          });
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ParityTest);
 
 TEST(ParityVectorsTest, Present) {
-  EXPECT_GE(ParityModels().size(), 10u)
+  EXPECT_GE(ParityModels().size(), 12u)
       << "run training/parity.py --out " << ParityDir();
 }
 

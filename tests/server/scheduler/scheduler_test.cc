@@ -124,6 +124,36 @@ TEST_F(SchedulerTest, GeneratesUntilMaxNewTokens) {
   EXPECT_EQ(engine_->free_kv_blocks(), 64);  // blocks returned at once
 }
 
+TEST_F(SchedulerTest, EncoderDecoderRequestsAreEncodedOnAdmission) {
+  Make([this](engine::SequenceId, int) { return Id(" a"); });
+  auto sink = std::make_shared<RecordingSink>();
+  auto r = Request(3, {1, 5, 6, 7, 0});
+  r->source_tokens = 4;  // the encoder reads 1 5 6 7; the decoder starts at 0
+  ASSERT_OK(scheduler_->Submit(std::move(r), sink).status());
+  RunUntilIdle();
+  ASSERT_EQ(engine_->encoded_.size(), 1u);
+  EXPECT_EQ(engine_->encoded_.begin()->second,
+            (std::vector<int32_t>{1, 5, 6, 7}));
+  ASSERT_TRUE(sink->final.has_value());
+  EXPECT_EQ(sink->final->completion_tokens, 3);
+  EXPECT_EQ(sink->final->prompt_tokens, 5);
+
+  // An encoder failure fails only that request, and frees its blocks.
+  engine_->encode_status_ = absl::InvalidArgumentError("source too long");
+  auto failed = std::make_shared<RecordingSink>();
+  auto bad = Request(3, {1, 5, 0});
+  bad->source_tokens = 2;
+  ASSERT_OK(scheduler_->Submit(std::move(bad), failed).status());
+  auto plain = std::make_shared<RecordingSink>();
+  ASSERT_OK(scheduler_->Submit(Request(2), plain).status());
+  RunUntilIdle();
+  EXPECT_THAT(failed->error, StatusIs(absl::StatusCode::kInvalidArgument,
+                                      HasSubstr("source too long")));
+  ASSERT_TRUE(plain->final.has_value());
+  EXPECT_EQ(plain->final->completion_tokens, 2);
+  EXPECT_EQ(engine_->free_kv_blocks(), 64);
+}
+
 TEST_F(SchedulerTest, EosStopsUnlessIgnoredOrBeforeMinTokens) {
   Make([this](engine::SequenceId id, int i) {
     return i == 1 || id == 99 ? tok_->eos_id() : Id(" a");
