@@ -195,6 +195,40 @@ void RunFfLayers(nlohmann::json& j) {
                    {"sparse_vs_dense", d->us / s->us}};
 }
 
+// Weight bytes and multiply-adds one decode token costs in each kind of layer
+// of `model` (at `context` cached positions), printed and returned as JSON.
+nlohmann::json LayerCosts(const std::string& name,
+                          const engine::TerraformerModel& model, int context) {
+  struct Kind {
+    int count = 0;
+    int64_t bytes = 0, macs = 0;
+  };
+  std::vector<std::string> order;
+  std::map<std::string, Kind> kinds;
+  for (const auto& c : model.DecodeCosts(context)) {
+    if (!kinds.count(c.kind)) order.push_back(c.kind);
+    Kind& k = kinds[c.kind];
+    ++k.count;
+    k.bytes += c.weight_bytes;
+    k.macs += c.macs;
+  }
+  std::printf("%s, one decode token at context %d, by layer:\n", name.c_str(),
+              context);
+  std::printf("  %-34s %5s %10s %10s\n", "layer", "count", "MB each",
+              "MMAC each");
+  nlohmann::json j;
+  for (const std::string& kind : order) {
+    const Kind& k = kinds[kind];
+    const double mb = k.bytes / 1e6 / k.count, mmac = k.macs / 1e6 / k.count;
+    std::printf("  %-34s %5d %10.3f %10.3f\n", kind.c_str(), k.count, mb, mmac);
+    j.push_back({{"layer", kind},
+                 {"count", k.count},
+                 {"mb_each", mb},
+                 {"mmac_each", mmac}});
+  }
+  return j;
+}
+
 double RunPytorch(int context, int batch) {
   const std::string cmd =
       absl::StrCat("/usr/bin/python3 ", absl::GetFlag(FLAGS_source_dir),
@@ -216,8 +250,10 @@ double RunPytorch(int context, int batch) {
 // Results as JSON, plus the sparse-vs-dense, FF-layer and PyTorch comparisons
 // printed as they are computed.
 nlohmann::json Summarize(const std::vector<CaseResult>& results,
-                         const MachineLimits& limits) {
+                         const MachineLimits& limits,
+                         nlohmann::json layer_costs) {
   nlohmann::json j;
+  j["layer_costs"] = std::move(layer_costs);
   j["machine"] = {{"read_gbps", limits.read_gbps},
                   {"read_gbps_1t", limits.read_gbps_1t},
                   {"gemm_gflops", limits.gemm_gflops},
@@ -278,9 +314,7 @@ int Main() {
       limits.read_gbps, limits.read_gbps_1t, limits.gemm_gflops,
       engine::VectorIsa());
   std::vector<CaseResult> results;
-  std::printf("%-14s %5s %7s %9s %9s %9s %11s %9s %9s %9s %7s\n", "config",
-              "batch", "context", "ms/token", "p90", "tok/s", "prefill/s",
-              "MB/step", "GFLOP", "bound_ms", "x_bound");
+  nlohmann::json layer_costs;
   for (absl::string_view name :
        absl::StrSplit(absl::GetFlag(FLAGS_configs), ',', absl::SkipEmpty())) {
     auto config = BenchConfig(std::string(name));
@@ -307,6 +341,11 @@ int Main() {
       std::fprintf(stderr, "%s\n", eng.status().ToString().c_str());
       return 1;
     }
+    layer_costs[std::string(name)] =
+        LayerCosts(std::string(name), (*eng)->model(), contexts.front());
+    std::printf("%-14s %5s %7s %9s %9s %9s %11s %9s %9s %9s %7s\n", "config",
+                "batch", "context", "ms/token", "p90", "tok/s", "prefill/s",
+                "MB/step", "GFLOP", "bound_ms", "x_bound");
     for (int context : contexts) {
       for (int batch : batches) {
         auto r = RunCase(**eng, std::string(name), batch, context, limits);
@@ -324,7 +363,7 @@ int Main() {
       }
     }
   }
-  nlohmann::json j = Summarize(results, limits);
+  nlohmann::json j = Summarize(results, limits, std::move(layer_costs));
   if (!absl::GetFlag(FLAGS_json_out).empty()) {
     std::ofstream(absl::GetFlag(FLAGS_json_out)) << j.dump(2) << "\n";
   }

@@ -145,6 +145,12 @@ absl::Status AttentionSublayer::Forward(const float* x,
   return absl::OkStatus();
 }
 
+std::string AttentionSublayer::kind() const {
+  if (encoder_) return "encoder attention";
+  return config_.attention == AttentionKind::kDense ? "attention (dense)"
+                                                    : "attention (sparse QKV)";
+}
+
 int64_t AttentionSublayer::decode_bytes_per_token() const {
   int64_t bytes = int64_t(ln_scale_.size() + ln_bias_.size()) * 4;
   if (config_.attention == AttentionKind::kDense) {

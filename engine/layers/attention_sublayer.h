@@ -39,6 +39,7 @@ class AttentionSublayer final : public Sublayer {
       const ModelConfig& config);
   absl::Status Forward(const float* x, const BatchContext& batch,
                        float* out) override;
+  std::string kind() const override;
   int64_t decode_bytes_per_token() const override;
   int64_t decode_macs_per_token(int64_t context) const override;
 

@@ -56,6 +56,11 @@ absl::Status FfSublayer::Forward(const float* x, const BatchContext& batch,
   return absl::OkStatus();
 }
 
+std::string FfSublayer::kind() const {
+  std::string k = sparse_ ? "feed-forward (sparse)" : "feed-forward (dense)";
+  return sru_ ? k + " + SRU" : k;
+}
+
 int64_t FfSublayer::decode_bytes_per_token() const {
   int64_t b = int64_t(ln_scale_.size() + ln_bias_.size()) * 4;
   b += sparse_ ? sparse_->decode_bytes_per_token()

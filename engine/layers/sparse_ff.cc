@@ -94,7 +94,7 @@ absl::Status SparseFf::Forward(const float* x, int64_t rows, float* y,
 
 int64_t SparseFf::decode_bytes_per_token() const {
   return m1_->weight_bytes() + m2_->weight_bytes()  // controller, read in full
-         + (2 * int64_t(n_blocks_) * d_ + d_) * 4;   // the chosen rows + b2
+         + (2 * int64_t(n_blocks_) * d_ + d_) * 4;  // the chosen rows + b2
 }
 
 int64_t SparseFf::decode_macs_per_token() const {

@@ -39,9 +39,9 @@ class SparseFf {
   absl::Status Forward(const float* x, int64_t rows, float* y,
                        Path path = Path::kAuto);
 
-  // Rows up to which kAuto gathers. Gathering reads 2 d f/N floats per row, the masked
-  // GEMM 2 d f once; below about N/2 rows gathering reads less, and the GEMM's better
-  // arithmetic only pays off for prefill-sized row counts.
+  // Rows up to which kAuto gathers. Gathering reads 2 d f/N floats per row, the
+  // masked GEMM 2 d f once; below about N/2 rows gathering reads less, and the
+  // GEMM's better arithmetic only pays off for prefill-sized row counts.
   static constexpr int64_t kGatherMaxRows = 32;
 
   int64_t decode_bytes_per_token() const;

@@ -12,6 +12,7 @@
 #define TERRASERVE_ENGINE_LAYERS_SUBLAYER_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -54,6 +55,8 @@ class Sublayer {
   // F(x). Updates each sequence's state for the new rows.
   virtual absl::Status Forward(const float* x, const BatchContext& batch,
                                float* out) = 0;
+  // What this sublayer is, e.g. "attention (sparse QKV)", for cost reports.
+  virtual std::string kind() const = 0;
   // Weight bytes one decode token reads (what bounds batch-1 decode speed).
   virtual int64_t decode_bytes_per_token() const = 0;
   // Multiply-adds for one decode token at `context` cached positions.

@@ -192,17 +192,34 @@ absl::Status TerraformerModel::Output(const float* h, int64_t rows,
   return out_linear_->Forward(h, rows, logits);
 }
 
+std::vector<TerraformerModel::LayerCost> TerraformerModel::DecodeCosts(
+    int64_t context) const {
+  const int64_t d = config_.d_model;
+  std::vector<LayerCost> costs;
+  costs.push_back({"embedding", d * 4 * (pos_.empty() ? 1 : 2), 0});
+  for (const auto& s : sublayers_) {
+    costs.push_back({s->kind(), s->decode_bytes_per_token(),
+                     s->decode_macs_per_token(context)});
+  }
+  const char* output = out_fd_ ? "output (factored)"
+                       : config_.output == OutputKind::kTied ? "output (tied)"
+                                                             : "output (dense)";
+  costs.push_back(
+      {output, out_fd_ ? out_fd_->weight_bytes() : out_linear_->weight_bytes(),
+       d * config_.vocab_size});
+  return costs;
+}
+
 int64_t TerraformerModel::decode_bytes_per_token() const {
   int64_t b = 0;
-  for (const auto& s : sublayers_) b += s->decode_bytes_per_token();
-  b += out_fd_ ? out_fd_->weight_bytes() : out_linear_->weight_bytes();
-  return b + int64_t(config_.d_model) * 4 * (pos_.empty() ? 1 : 2);
+  for (const LayerCost& c : DecodeCosts(0)) b += c.weight_bytes;
+  return b;
 }
 
 int64_t TerraformerModel::decode_macs_per_token(int64_t context) const {
   int64_t m = 0;
-  for (const auto& s : sublayers_) m += s->decode_macs_per_token(context);
-  return m + int64_t(config_.d_model) * config_.vocab_size;
+  for (const LayerCost& c : DecodeCosts(context)) m += c.macs;
+  return m;
 }
 
 void TerraformerModel::SetSparseFfPath(int path) {

@@ -53,6 +53,15 @@ class TerraformerModel {
   int64_t parameter_count() const { return parameter_count_; }
   int64_t decode_bytes_per_token() const;
   int64_t decode_macs_per_token(int64_t context) const;
+  // What one decode token costs in each part of the decoder, in order: the
+  // embedding, every sublayer, the output layer. The totals are the two
+  // functions above.
+  struct LayerCost {
+    std::string kind;
+    int64_t weight_bytes = 0;
+    int64_t macs = 0;
+  };
+  std::vector<LayerCost> DecodeCosts(int64_t context) const;
 
   // For tests: forces the sparse FF path in every FF sublayer.
   void SetSparseFfPath(int path);
