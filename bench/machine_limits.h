@@ -9,7 +9,7 @@ namespace terraserve::bench {
 struct MachineLimits {
   double read_gbps_1t = 0;  // STREAM-style sum over a 1 GiB array, one thread
   double read_gbps = 0;     // the same with every OpenMP thread
-  double gemm_gflops = 0;   // oneDNN f32 matmul 256x1024x4096, engine threading
+  double gemm_gflops = 0;   // f32 256x1024x4096, best of oneDNN and packed
 };
 
 // Takes a few seconds: repeats each test and keeps the best run.

@@ -29,6 +29,8 @@
 #include "absl/strings/str_split.h"
 #include "bench/bench_configs.h"
 #include "bench/machine_limits.h"
+#include "engine/base/status_macros.h"
+#include "engine/kernels/onednn_linear.h"
 #include "engine/kernels/vector_ops.h"
 #include "engine/layers/ff_sublayer.h"
 #include "engine/terraformer_engine.h"
@@ -53,6 +55,10 @@ ABSL_FLAG(
 ABSL_FLAG(bool, bf16_sparse_controller, false,
           "Hold Sparse FF controller weights in bf16 "
           "(EngineOptions::bf16_sparse_controller).");
+ABSL_FLAG(std::string, dense_kernels, "auto",
+          "Comma-separated dense matmul kernels to run each config with: auto, "
+          "onednn, packed (EngineOptions::dense_kernel). With more than one, "
+          "rows are labelled config/kernel.");
 ABSL_FLAG(bool, ff_layers, true,
           "Also time one FF layer alone at the medium shape: dense f 4096 vs "
           "Sparse FF f 6144.");
@@ -305,61 +311,82 @@ nlohmann::json Summarize(const std::vector<CaseResult>& results,
   return j;
 }
 
+absl::StatusOr<engine::DenseKernel> ParseKernel(absl::string_view name) {
+  if (name == "auto") return engine::DenseKernel::kAuto;
+  if (name == "onednn") return engine::DenseKernel::kOnednn;
+  if (name == "packed") return engine::DenseKernel::kPacked;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--dense_kernels: '", name, "' is not auto, onednn or packed"));
+}
+
+// Every case of one config with one dense kernel, printed as they finish.
+absl::Status RunConfig(const std::string& name, const std::string& label,
+                       engine::DenseKernel kernel, const MachineLimits& limits,
+                       std::vector<CaseResult>* results,
+                       nlohmann::json* layer_costs) {
+  TS_ASSIGN_OR_RETURN(engine::ModelConfig config, BenchConfig(name));
+  const std::vector<int> batches = ParseInts(absl::GetFlag(FLAGS_batch_sizes));
+  const std::vector<int> contexts = ParseInts(absl::GetFlag(FLAGS_contexts));
+  const int max_b = *std::max_element(batches.begin(), batches.end());
+  const int max_c = *std::max_element(contexts.begin(), contexts.end());
+  engine::EngineOptions options;
+  options.bf16_sparse_controller = absl::GetFlag(FLAGS_bf16_sparse_controller);
+  options.num_threads = absl::GetFlag(FLAGS_threads);
+  options.dense_kernel = kernel;
+  options.kv_cache_tokens =
+      int64_t(max_b) * (max_c + absl::GetFlag(FLAGS_decode_steps) +
+                        absl::GetFlag(FLAGS_warmup_steps) + 32);
+  engine::RandomWeights weights(1);
+  TS_ASSIGN_OR_RETURN(auto eng, engine::TerraformerEngine::Create(
+                                    config, weights, nullptr, options, label));
+  (*layer_costs)[label] = LayerCosts(label, eng->model(), contexts.front());
+  std::printf("%-21s %5s %7s %9s %9s %9s %11s %9s %9s %9s %7s\n", "config",
+              "batch", "context", "ms/token", "p90", "tok/s", "prefill/s",
+              "MB/step", "GFLOP", "bound_ms", "x_bound");
+  for (int context : contexts) {
+    for (int batch : batches) {
+      TS_ASSIGN_OR_RETURN(CaseResult r,
+                          RunCase(*eng, label, batch, context, limits));
+      std::printf(
+          "%-21s %5d %7d %9.2f %9.2f %9.1f %11.0f %9.1f %9.3f %9.2f %7.2f\n",
+          r.config.c_str(), r.batch, r.context, r.ms_median, r.ms_p90,
+          r.tokens_per_s, r.prefill_tokens_per_s, r.mb_per_step,
+          r.gflop_per_step, r.bound_ms, r.ms_median / r.bound_ms);
+      std::fflush(stdout);
+      results->push_back(r);
+    }
+  }
+  return absl::OkStatus();
+}
+
 int Main() {
   std::fprintf(stderr, "measuring machine limits...\n");
   const MachineLimits limits = MeasureMachineLimits();
   std::printf(
-      "machine: read %.1f GB/s (1 thread %.1f), oneDNN f32 GEMM %.0f GFLOP/s, "
-      "vector ISA %s\n",
+      "machine: read %.1f GB/s (1 thread %.1f), f32 GEMM %.0f GFLOP/s, "
+      "vector ISA %s, oneDNN f32 matmul weights %s\n",
       limits.read_gbps, limits.read_gbps_1t, limits.gemm_gflops,
-      engine::VectorIsa());
+      engine::VectorIsa(),
+      engine::OnednnMatmulKeepsWeightsPlain() ? "plain (auto = packed)"
+                                              : "blocked (auto = onednn)");
+  const std::vector<std::string> kernels = absl::StrSplit(
+      absl::GetFlag(FLAGS_dense_kernels), ',', absl::SkipEmpty());
   std::vector<CaseResult> results;
   nlohmann::json layer_costs;
   for (absl::string_view name :
        absl::StrSplit(absl::GetFlag(FLAGS_configs), ',', absl::SkipEmpty())) {
-    auto config = BenchConfig(std::string(name));
-    if (!config.ok()) {
-      std::fprintf(stderr, "%s\n", config.status().ToString().c_str());
-      return 2;
-    }
-    const std::vector<int> batches =
-        ParseInts(absl::GetFlag(FLAGS_batch_sizes));
-    const std::vector<int> contexts = ParseInts(absl::GetFlag(FLAGS_contexts));
-    const int max_b = *std::max_element(batches.begin(), batches.end());
-    const int max_c = *std::max_element(contexts.begin(), contexts.end());
-    engine::EngineOptions options;
-    options.bf16_sparse_controller =
-        absl::GetFlag(FLAGS_bf16_sparse_controller);
-    options.num_threads = absl::GetFlag(FLAGS_threads);
-    options.kv_cache_tokens =
-        int64_t(max_b) * (max_c + absl::GetFlag(FLAGS_decode_steps) +
-                          absl::GetFlag(FLAGS_warmup_steps) + 32);
-    engine::RandomWeights weights(1);
-    auto eng = engine::TerraformerEngine::Create(*config, weights, nullptr,
-                                                 options, std::string(name));
-    if (!eng.ok()) {
-      std::fprintf(stderr, "%s\n", eng.status().ToString().c_str());
-      return 1;
-    }
-    layer_costs[std::string(name)] =
-        LayerCosts(std::string(name), (*eng)->model(), contexts.front());
-    std::printf("%-14s %5s %7s %9s %9s %9s %11s %9s %9s %9s %7s\n", "config",
-                "batch", "context", "ms/token", "p90", "tok/s", "prefill/s",
-                "MB/step", "GFLOP", "bound_ms", "x_bound");
-    for (int context : contexts) {
-      for (int batch : batches) {
-        auto r = RunCase(**eng, std::string(name), batch, context, limits);
-        if (!r.ok()) {
-          std::fprintf(stderr, "%s\n", r.status().ToString().c_str());
-          return 1;
-        }
-        std::printf(
-            "%-14s %5d %7d %9.2f %9.2f %9.1f %11.0f %9.1f %9.3f %9.2f %7.2f\n",
-            r->config.c_str(), r->batch, r->context, r->ms_median, r->ms_p90,
-            r->tokens_per_s, r->prefill_tokens_per_s, r->mb_per_step,
-            r->gflop_per_step, r->bound_ms, r->ms_median / r->bound_ms);
-        std::fflush(stdout);
-        results.push_back(*r);
+    for (const std::string& k : kernels) {
+      absl::StatusOr<engine::DenseKernel> kernel = ParseKernel(k);
+      const std::string label =
+          kernels.size() > 1 ? absl::StrCat(name, "/", k) : std::string(name);
+      absl::Status s = kernel.status();
+      if (s.ok()) {
+        s = RunConfig(std::string(name), label, *kernel, limits, &results,
+                      &layer_costs);
+      }
+      if (!s.ok()) {
+        std::fprintf(stderr, "%s\n", s.ToString().c_str());
+        return absl::IsInvalidArgument(s) || absl::IsNotFound(s) ? 2 : 1;
       }
     }
   }

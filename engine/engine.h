@@ -113,6 +113,9 @@ struct EngineOptions {
   // 1 avoids stalls when a team member is descheduled; large models on many
   // cores want more.
   int num_threads = 0;
+  // Which kernel runs the dense matmuls (linear.h): by default oneDNN where it
+  // has a blocked f32 kernel for this CPU, else the project's packed kernel.
+  DenseKernel dense_kernel = DenseKernel::kAuto;
   // Ignore model.safetensors and give every weight seeded random values of the
   // shapes config.json implies: for load tests and benchmarks of shapes nobody
   // has trained (the text generated is noise), as vLLM's --load-format dummy.

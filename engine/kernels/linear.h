@@ -1,8 +1,9 @@
 // Dense linear layer y[m, n] = x[m, k] @ W[k, n] (+ bias[n]) (engine/kernels
 // layer).
 //
-// Implementations: the oneDNN one (onednn_linear.h), used by the model, and the
-// naive reference (MakeReferenceLinear) that tests compare it against.
+// Implementations: oneDNN's (onednn_linear.h), the project's packed AVX2 kernel
+// (packed_linear.h) and the naive reference (MakeReferenceLinear) that tests
+// compare both against. The model makes its layers with MakeLinear.
 // Thread-safety: Forward is const but implementations may keep per-call
 // scratch; call from one thread at a time (the engine's thread).
 #ifndef TERRASERVE_ENGINE_KERNELS_LINEAR_H_
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace terraserve::engine {
 
@@ -27,6 +29,17 @@ class Linear {
   // Bytes of weights held (for the benchmark's bytes-per-token figures).
   virtual int64_t weight_bytes() const = 0;
 };
+
+// Which implementation MakeLinear builds. kAuto: oneDNN where it has a blocked
+// f32 matmul kernel for this CPU (AVX-512), the packed kernel where it would
+// fall back to its plain-weights GEMM (AVX2), which is 2-2.6x slower for
+// decode-sized batches there.
+enum class DenseKernel { kAuto, kOnednn, kPacked };
+
+// `weight` is [k, n] row-major, `bias` empty or [n]. The data is copied.
+absl::StatusOr<std::unique_ptr<Linear>> MakeLinear(
+    const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,
+    int64_t n, DenseKernel kernel);
 
 // Naive triple loop with double accumulation. `weight` is [k, n] row-major;
 // `bias` is empty or [n].

@@ -83,7 +83,27 @@ class OnednnLinear final : public Linear {
   memory weights_, bias_;
 };
 
+bool QueryKeepsWeightsPlain() {
+  try {
+    const memory::dim rt = DNNL_RUNTIME_DIM_VAL, k = 1024, n = 1024;
+    memory::desc src({rt, k}, memory::data_type::f32, memory::format_tag::ab);
+    memory::desc wei({k, n}, memory::data_type::f32, memory::format_tag::any);
+    memory::desc dst({rt, n}, memory::data_type::f32, memory::format_tag::ab);
+    dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src, wei, dst),
+                                    CpuEngine());
+    memory::desc plain({k, n}, memory::data_type::f32, memory::format_tag::ab);
+    return pd.weights_desc() == plain;
+  } catch (const dnnl::error&) {
+    return true;
+  }
+}
+
 }  // namespace
+
+bool OnednnMatmulKeepsWeightsPlain() {
+  static const bool plain = QueryKeepsWeightsPlain();
+  return plain;
+}
 
 absl::StatusOr<std::unique_ptr<Linear>> MakeOnednnLinear(
     const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,

@@ -21,6 +21,11 @@ absl::StatusOr<std::unique_ptr<Linear>> MakeOnednnLinear(
     const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,
     int64_t n);
 
+// True when oneDNN's f32 matmul on this CPU keeps the weights plain (its
+// generic GEMM: no blocked kernel, as on AVX2-only CPUs with oneDNN 2.6).
+// Decided once per process.
+bool OnednnMatmulKeepsWeightsPlain();
+
 }  // namespace terraserve::engine
 
 #endif  // TERRASERVE_ENGINE_KERNELS_ONEDNN_LINEAR_H_

@@ -5,18 +5,9 @@
 
 #include "engine/base/status_macros.h"
 #include "engine/kernels/cpu_kernels.h"
-#include "engine/kernels/onednn_linear.h"
 
 namespace terraserve::engine {
 namespace {
-
-absl::StatusOr<std::unique_ptr<Linear>> LoadDense(WeightSource& loader,
-                                                  const std::string& name,
-                                                  int d) {
-  TS_ASSIGN_OR_RETURN(auto w, loader.Take(name + ".weight", {d, d}));
-  TS_ASSIGN_OR_RETURN(auto b, loader.Take(name + ".bias", {d}));
-  return MakeOnednnLinear(w, b, d, d);
-}
 
 // The encoder's keys and values for one sequence, as a single "block" as long
 // as the sequence in scratch memory, so the paged attention kernel reads them.
@@ -37,10 +28,7 @@ AttentionSublayer::LoadEncoder(WeightSource& loader, const std::string& prefix,
   const int d = config.d_model;
   TS_ASSIGN_OR_RETURN(layer->ln_scale_, loader.Take(prefix + ".ln.scale", {d}));
   TS_ASSIGN_OR_RETURN(layer->ln_bias_, loader.Take(prefix + ".ln.bias", {d}));
-  TS_ASSIGN_OR_RETURN(layer->q_, LoadDense(loader, prefix + ".q", d));
-  TS_ASSIGN_OR_RETURN(layer->k_, LoadDense(loader, prefix + ".k", d));
-  TS_ASSIGN_OR_RETURN(layer->v_, LoadDense(loader, prefix + ".v", d));
-  TS_ASSIGN_OR_RETURN(layer->o_, LoadDense(loader, prefix + ".o", d));
+  TS_RETURN_IF_ERROR(layer->LoadProjections(loader, prefix + "."));
   return layer;
 }
 
@@ -55,15 +43,12 @@ absl::StatusOr<std::unique_ptr<AttentionSublayer>> AttentionSublayer::Load(
   TS_ASSIGN_OR_RETURN(layer->ln_bias_, loader.Take(prefix + ".ln.bias", {d}));
   const std::string a = prefix + ".attn.";
   if (config.attention == AttentionKind::kDense) {
-    TS_ASSIGN_OR_RETURN(layer->q_, LoadDense(loader, a + "q", d));
-    TS_ASSIGN_OR_RETURN(layer->k_, LoadDense(loader, a + "k", d));
-    TS_ASSIGN_OR_RETURN(layer->v_, LoadDense(loader, a + "v", d));
-    TS_ASSIGN_OR_RETURN(layer->o_, LoadDense(loader, a + "o", d));
+    TS_RETURN_IF_ERROR(layer->LoadProjections(loader, a));
     return layer;
   }
   const int S = config.qkv_modules, M = d / S, kL = config.conv_length_kernel;
-  TS_ASSIGN_OR_RETURN(layer->fd_,
-                      FactoredDense::Load(loader, a + "fd", S, d, d));
+  TS_ASSIGN_OR_RETURN(layer->fd_, FactoredDense::Load(loader, a + "fd", S, d, d,
+                                                      config.dense_kernel));
   const char* names[3] = {"conv_q", "conv_k", "conv_v"};
   for (int c = 0; c < 3; ++c) {
     const int kS = c == 2 ? 1 : 3;
@@ -73,6 +58,18 @@ absl::StatusOr<std::unique_ptr<AttentionSublayer>> AttentionSublayer::Load(
                         loader.Take(a + names[c] + ".bias", {M}));
   }
   return layer;
+}
+
+absl::Status AttentionSublayer::LoadProjections(WeightSource& loader,
+                                                const std::string& prefix) {
+  const int d = config_.d_model;
+  std::unique_ptr<Linear>* layers[4] = {&q_, &k_, &v_, &o_};
+  const char* names[4] = {"q", "k", "v", "o"};
+  for (int i = 0; i < 4; ++i) {
+    TS_ASSIGN_OR_RETURN(*layers[i], LoadLinear(loader, prefix + names[i], d, d,
+                                               config_.dense_kernel));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status AttentionSublayer::ProjectDense(const float* h, int64_t rows) {

@@ -44,6 +44,8 @@ class AttentionSublayer final : public Sublayer {
   int64_t decode_macs_per_token(int64_t context) const override;
 
  private:
+  // Dense q, k, v, o from `<prefix>{q,k,v,o}.{weight,bias}`.
+  absl::Status LoadProjections(WeightSource& loader, const std::string& prefix);
   absl::Status ProjectDense(const float* h, int64_t rows);
   absl::Status ProjectSparse(const float* h, const BatchContext& batch);
 

@@ -1,14 +1,13 @@
 #include "engine/layers/factored_dense.h"
 
 #include "engine/base/status_macros.h"
-#include "engine/kernels/onednn_linear.h"
 #include "engine/kernels/vector_ops.h"
 
 namespace terraserve::engine {
 
 absl::StatusOr<std::unique_ptr<FactoredDense>> FactoredDense::Load(
     WeightSource& loader, const std::string& prefix, int modules, int d_in,
-    int d_out) {
+    int d_out, DenseKernel kernel) {
   auto layer = std::make_unique<FactoredDense>();
   layer->S_ = modules;
   layer->d_in_ = d_in;
@@ -17,7 +16,7 @@ absl::StatusOr<std::unique_ptr<FactoredDense>> FactoredDense::Load(
   TS_ASSIGN_OR_RETURN(layer->D_, loader.Take(prefix + ".D", {modules, d_in}));
   TS_ASSIGN_OR_RETURN(auto e, loader.Take(prefix + ".E", {d_in, mo}));
   TS_ASSIGN_OR_RETURN(layer->bias_, loader.Take(prefix + ".bias", {d_out}));
-  TS_ASSIGN_OR_RETURN(layer->E_, MakeOnednnLinear(e, {}, d_in, mo));
+  TS_ASSIGN_OR_RETURN(layer->E_, MakeLinear(e, {}, d_in, mo, kernel));
   return layer;
 }
 

@@ -24,7 +24,7 @@ class FactoredDense {
   // `<prefix>.bias` [d_out].
   static absl::StatusOr<std::unique_ptr<FactoredDense>> Load(
       WeightSource& loader, const std::string& prefix, int modules, int d_in,
-      int d_out);
+      int d_out, DenseKernel kernel);
   // x: [rows, d_in] -> y: [rows, d_out].
   absl::Status Forward(const float* x, int64_t rows, float* y);
 

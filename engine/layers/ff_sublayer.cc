@@ -4,7 +4,6 @@
 
 #include "engine/base/status_macros.h"
 #include "engine/kernels/cpu_kernels.h"
-#include "engine/kernels/onednn_linear.h"
 
 namespace terraserve::engine {
 
@@ -29,8 +28,10 @@ absl::StatusOr<std::unique_ptr<FfSublayer>> FfSublayer::Load(
     TS_ASSIGN_OR_RETURN(auto w2,
                         loader.Take(prefix + ".ff.w2", {c.d_ff, c.d_model}));
     TS_ASSIGN_OR_RETURN(auto b2, loader.Take(prefix + ".ff.b2", {c.d_model}));
-    TS_ASSIGN_OR_RETURN(l->w1_, MakeOnednnLinear(w1, b1, c.d_model, c.d_ff));
-    TS_ASSIGN_OR_RETURN(l->w2_, MakeOnednnLinear(w2, b2, c.d_ff, c.d_model));
+    TS_ASSIGN_OR_RETURN(l->w1_,
+                        MakeLinear(w1, b1, c.d_model, c.d_ff, c.dense_kernel));
+    TS_ASSIGN_OR_RETURN(l->w2_,
+                        MakeLinear(w2, b2, c.d_ff, c.d_model, c.dense_kernel));
   }
   if (c.sru_width > 0) {
     TS_ASSIGN_OR_RETURN(l->sru_, SruBranch::Load(loader, prefix + ".sru", c));

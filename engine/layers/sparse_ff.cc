@@ -5,7 +5,6 @@
 #include "engine/base/status_macros.h"
 #include "engine/kernels/bf16_linear.h"
 #include "engine/kernels/cpu_kernels.h"
-#include "engine/kernels/onednn_linear.h"
 
 namespace terraserve::engine {
 
@@ -30,13 +29,14 @@ absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(
     l->m1_ = MakeBf16Linear(m1, {}, d, r);
     l->m2_ = MakeBf16Linear(m2, mb, r, c.d_ff);
   } else {
-    TS_ASSIGN_OR_RETURN(l->m1_, MakeOnednnLinear(m1, {}, d, r));
-    TS_ASSIGN_OR_RETURN(l->m2_, MakeOnednnLinear(m2, mb, r, c.d_ff));
+    TS_ASSIGN_OR_RETURN(l->m1_, MakeLinear(m1, {}, d, r, c.dense_kernel));
+    TS_ASSIGN_OR_RETURN(l->m2_, MakeLinear(m2, mb, r, c.d_ff, c.dense_kernel));
   }
-  TS_ASSIGN_OR_RETURN(l->w1_, MakeOnednnLinear(w1, {}, d, c.d_ff));
+  TS_ASSIGN_OR_RETURN(l->w1_, MakeLinear(w1, {}, d, c.d_ff, c.dense_kernel));
   // The GEMM path multiplies hidden units permuted to w2's stored (e, b) row
   // order.
-  TS_ASSIGN_OR_RETURN(l->w2_, MakeOnednnLinear(l->w2_rows_, l->b2_, c.d_ff, d));
+  TS_ASSIGN_OR_RETURN(
+      l->w2_, MakeLinear(l->w2_rows_, l->b2_, c.d_ff, d, c.dense_kernel));
   l->w1t_.resize(w1.size());
   for (int i = 0; i < d; ++i) {
     for (int u = 0; u < c.d_ff; ++u)

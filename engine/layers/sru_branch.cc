@@ -5,19 +5,10 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
 #include "engine/kernels/cpu_kernels.h"
-#include "engine/kernels/onednn_linear.h"
 #include "engine/kernels/vector_ops.h"
 
 namespace terraserve::engine {
 namespace {
-
-absl::StatusOr<std::unique_ptr<Linear>> LoadLinear(WeightSource& loader,
-                                                   const std::string& name,
-                                                   int in, int out) {
-  TS_ASSIGN_OR_RETURN(auto w, loader.Take(name + ".weight", {in, out}));
-  TS_ASSIGN_OR_RETURN(auto b, loader.Take(name + ".bias", {out}));
-  return MakeOnednnLinear(w, b, in, out);
-}
 
 float Sigmoid(float x) { return 1.0f / (1.0f + std::exp(-x)); }
 
@@ -33,16 +24,16 @@ absl::StatusOr<std::unique_ptr<SruBranch>> SruBranch::Load(
                       loader.Take(prefix + ".ln.scale", {c.d_model}));
   TS_ASSIGN_OR_RETURN(l->ln_bias_,
                       loader.Take(prefix + ".ln.bias", {c.d_model}));
-  TS_ASSIGN_OR_RETURN(
-      l->in_, LoadLinear(loader, prefix + ".inp", c.d_model, c.sru_width));
+  TS_ASSIGN_OR_RETURN(l->in_, LoadLinear(loader, prefix + ".inp", c.d_model,
+                                         c.sru_width, c.dense_kernel));
   for (int n = 0; n < c.sru_layers; ++n) {
-    TS_ASSIGN_OR_RETURN(auto cell,
-                        LoadLinear(loader, absl::StrCat(prefix, ".cells.", n),
-                                   c.sru_width, 3 * c.sru_width));
+    TS_ASSIGN_OR_RETURN(
+        auto cell, LoadLinear(loader, absl::StrCat(prefix, ".cells.", n),
+                              c.sru_width, 3 * c.sru_width, c.dense_kernel));
     l->cells_.push_back(std::move(cell));
   }
-  TS_ASSIGN_OR_RETURN(
-      l->out_, LoadLinear(loader, prefix + ".out", c.sru_width, c.d_model));
+  TS_ASSIGN_OR_RETURN(l->out_, LoadLinear(loader, prefix + ".out", c.sru_width,
+                                          c.d_model, c.dense_kernel));
   return l;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "engine/kernels/linear.h"
 
 namespace terraserve::engine {
 
@@ -44,6 +45,7 @@ struct ModelConfig {
   int unk_id = 3;
   // Not part of config.json: set from EngineOptions at load (see engine.h).
   bool bf16_sparse_controller = false;
+  DenseKernel dense_kernel = DenseKernel::kAuto;
 
   int head_dim() const { return d_model / n_heads; }
   // Sublayers per decoder block: attention sublayers then one FF sublayer.

@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
 #include "engine/kernels/cpu_kernels.h"
-#include "engine/kernels/onednn_linear.h"
 #include "engine/kernels/vector_ops.h"
 #include "engine/layers/attention_sublayer.h"
 #include "engine/layers/ff_sublayer.h"
@@ -62,7 +61,7 @@ absl::StatusOr<std::unique_ptr<TerraformerModel>> TerraformerModel::Load(
     TS_ASSIGN_OR_RETURN(auto b,
                         loader.Take("output.proj.bias", {c.vocab_size}));
     TS_ASSIGN_OR_RETURN(m->out_linear_,
-                        MakeOnednnLinear(w, b, d, c.vocab_size));
+                        MakeLinear(w, b, d, c.vocab_size, c.dense_kernel));
   } else if (c.output == OutputKind::kTied) {
     std::vector<float> t(m->embed_.size());
     for (int v = 0; v < c.vocab_size; ++v) {
@@ -70,11 +69,11 @@ absl::StatusOr<std::unique_ptr<TerraformerModel>> TerraformerModel::Load(
         t[int64_t(i) * c.vocab_size + v] = m->embed_[int64_t(v) * d + i];
     }
     TS_ASSIGN_OR_RETURN(m->out_linear_,
-                        MakeOnednnLinear(t, {}, d, c.vocab_size));
+                        MakeLinear(t, {}, d, c.vocab_size, c.dense_kernel));
   } else {
     TS_ASSIGN_OR_RETURN(
         m->out_fd_, FactoredDense::Load(loader, "output.proj", c.loss_modules,
-                                        d, c.vocab_size));
+                                        d, c.vocab_size, c.dense_kernel));
   }
   TS_RETURN_IF_ERROR(loader.CheckAllUsed());
   m->parameter_count_ = loader.elements_taken();

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "engine/base/status_macros.h"
 
 namespace terraserve::engine {
 
@@ -79,6 +80,15 @@ absl::StatusOr<std::vector<float>> RandomWeights::Take(
     v = (next() + next() - 1.0f) * 1.7f * scale;
   }
   return out;
+}
+
+absl::StatusOr<std::unique_ptr<Linear>> LoadLinear(WeightSource& weights,
+                                                   const std::string& name,
+                                                   int in, int out,
+                                                   DenseKernel kernel) {
+  TS_ASSIGN_OR_RETURN(auto w, weights.Take(name + ".weight", {in, out}));
+  TS_ASSIGN_OR_RETURN(auto b, weights.Take(name + ".bias", {out}));
+  return MakeLinear(w, b, in, out, kernel);
 }
 
 }  // namespace terraserve::engine

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/kernels/linear.h"
 #include "engine/weights/safetensors.h"
 
 namespace terraserve::engine {
@@ -61,6 +62,12 @@ class RandomWeights final : public WeightSource {
  private:
   uint64_t state_;
 };
+
+// `<name>.weight` [in, out] and `<name>.bias` [out] of `weights` as a Linear.
+absl::StatusOr<std::unique_ptr<Linear>> LoadLinear(WeightSource& weights,
+                                                   const std::string& name,
+                                                   int in, int out,
+                                                   DenseKernel kernel);
 
 }  // namespace terraserve::engine
 

@@ -205,28 +205,38 @@ TEST(CpuKernelsTest, CausalConvMatchesReference) {
   }
 }
 
-TEST(OnednnLinearTest, MatchesReferenceForManyRowCounts) {
+TEST(DenseLinearTest, OnednnAndPackedMatchReferenceForManyShapes) {
   std::mt19937 rng(7);
-  for (auto [k, n] :
-       {std::pair<int, int>{1, 1}, {17, 5}, {64, 96}, {256, 33}}) {
-    auto w = Random(k * n, rng, 0.3f), b = Random(n, rng);
-    auto fast = MakeOnednnLinear(w, b, k, n);
-    ASSERT_TRUE(fast.ok()) << fast.status();
-    auto ref = MakeReferenceLinear(w, b, k, n);
-    for (int m : {1, 2, 7, 64}) {  // one primitive serves every M
-      auto x = Random(m * k, rng);
-      std::vector<float> y1(m * n), y2(m * n);
-      ASSERT_TRUE((*fast)->Forward(x.data(), m, y1.data()).ok());
-      ASSERT_TRUE(ref->Forward(x.data(), m, y2.data()).ok());
-      EXPECT_LT(MaxAbsDiff(y1, y2), 1e-4) << k << "x" << n << " m=" << m;
+  for (DenseKernel kernel : {DenseKernel::kOnednn, DenseKernel::kPacked}) {
+    const int which = static_cast<int>(kernel);
+    // Packed: whole 16-column panels, a tail, or only a tail.
+    for (auto [k, n] : {std::pair<int, int>{1, 1},
+                        {17, 5},
+                        {64, 96},
+                        {256, 33},
+                        {40, 16},
+                        {9, 100}}) {
+      auto w = Random(k * n, rng, 0.3f), b = Random(n, rng);
+      auto fast = MakeLinear(w, b, k, n, kernel);
+      ASSERT_TRUE(fast.ok()) << fast.status();
+      auto ref = MakeReferenceLinear(w, b, k, n);
+      // One object serves every M; the packed kernel does rows six at a time.
+      for (int m : {1, 2, 5, 6, 7, 12, 13, 64}) {
+        auto x = Random(m * k, rng);
+        std::vector<float> y1(m * n), y2(m * n);
+        ASSERT_TRUE((*fast)->Forward(x.data(), m, y1.data()).ok());
+        ASSERT_TRUE(ref->Forward(x.data(), m, y2.data()).ok());
+        EXPECT_LT(MaxAbsDiff(y1, y2), 1e-4)
+            << "kernel " << which << " " << k << "x" << n << " m=" << m;
+      }
     }
+    auto no_bias = MakeLinear(std::vector<float>(6, 1.0f), {}, 2, 3, kernel);
+    ASSERT_TRUE(no_bias.ok());
+    std::vector<float> x = {1, 2}, y(3);
+    ASSERT_TRUE((*no_bias)->Forward(x.data(), 1, y.data()).ok());
+    EXPECT_EQ(y, std::vector<float>({3, 3, 3})) << "kernel " << which;
+    EXPECT_FALSE(MakeLinear({1, 2, 3}, {}, 2, 2, kernel).ok());
   }
-  auto no_bias = MakeOnednnLinear(std::vector<float>(6, 1.0f), {}, 2, 3);
-  ASSERT_TRUE(no_bias.ok());
-  std::vector<float> x = {1, 2}, y(3);
-  ASSERT_TRUE((*no_bias)->Forward(x.data(), 1, y.data()).ok());
-  EXPECT_EQ(y, std::vector<float>({3, 3, 3}));
-  EXPECT_FALSE(MakeOnednnLinear({1, 2, 3}, {}, 2, 2).ok());
 }
 
 TEST(Bf16LinearTest, MatchesReferenceOnRoundedWeights) {

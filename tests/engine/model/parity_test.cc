@@ -69,14 +69,9 @@ class ParityTest : public ::testing::TestWithParam<std::string> {
     std::stringstream ss;
     ss << in.rdbuf();
     ASSERT_OK_AND_ASSIGN(config_, ModelConfig::FromJson(ss.str()));
-    ASSERT_OK_AND_ASSIGN(auto weights,
+    ASSERT_OK_AND_ASSIGN(weights_,
                          SafetensorsFile::Open(dir + "/model.safetensors"));
-    EngineOptions options;
-    options.kv_block_size = 4;  // small blocks: sequences span several
-    WeightLoader loader(weights.get());
-    ASSERT_OK_AND_ASSIGN(
-        engine_, TerraformerEngine::Create(config_, loader, nullptr, options,
-                                           GetParam()));
+    ASSERT_OK_AND_ASSIGN(engine_, MakeEngine(DenseKernel::kAuto));
     ASSERT_OK_AND_ASSIGN(parity_,
                          SafetensorsFile::Open(ParityDir() + "/" + GetParam() +
                                                "/parity.safetensors"));
@@ -95,6 +90,16 @@ class ParityTest : public ::testing::TestWithParam<std::string> {
       cases_.push_back(std::move(c));
     }
     ASSERT_FALSE(cases_.empty());
+  }
+
+  absl::StatusOr<std::unique_ptr<TerraformerEngine>> MakeEngine(
+      DenseKernel kernel) {
+    EngineOptions options;
+    options.kv_block_size = 4;  // small blocks: sequences span several
+    options.dense_kernel = kernel;
+    WeightLoader loader(weights_.get());
+    return TerraformerEngine::Create(config_, loader, nullptr, options,
+                                     GetParam());
   }
 
   // Compares logits row `row` of `out` with position `pos` of case `c`'s
@@ -136,6 +141,7 @@ class ParityTest : public ::testing::TestWithParam<std::string> {
   }
 
   ModelConfig config_;
+  std::unique_ptr<SafetensorsFile> weights_;
   std::unique_ptr<TerraformerEngine> engine_;
   std::unique_ptr<SafetensorsFile> parity_;
   std::vector<Case> cases_;
@@ -160,6 +166,19 @@ TEST_P(ParityTest, SparseFfPathsAgree) {
     engine_->model().SetSparseFfPath(path);
     for (const Case& c : cases_)
       RunChunked(c, 4, 10 + path, "sparse path " + std::to_string(path));
+  }
+}
+
+TEST_P(ParityTest, BothDenseKernels) {
+  // kAuto picks one per CPU; the other must agree too.
+  for (DenseKernel kernel : {DenseKernel::kOnednn, DenseKernel::kPacked}) {
+    ASSERT_OK_AND_ASSIGN(engine_, MakeEngine(kernel));
+    const std::string what =
+        "dense kernel " + std::to_string(static_cast<int>(kernel));
+    for (const Case& c : cases_) {
+      RunChunked(c, 1, 20, what + " decode");
+      RunChunked(c, 6, 21, what + " chunked prefill");
+    }
   }
 }
 

@@ -1,0 +1,17 @@
+#include "engine/kernels/onednn_linear.h"
+#include "engine/kernels/packed_linear.h"
+
+namespace terraserve::engine {
+
+absl::StatusOr<std::unique_ptr<Linear>> MakeLinear(
+    const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,
+    int64_t n, DenseKernel kernel) {
+  if (kernel == DenseKernel::kAuto) {
+    kernel = OnednnMatmulKeepsWeightsPlain() ? DenseKernel::kPacked
+                                             : DenseKernel::kOnednn;
+  }
+  return kernel == DenseKernel::kPacked ? MakePackedLinear(weight, bias, k, n)
+                                        : MakeOnednnLinear(weight, bias, k, n);
+}
+
+}  // namespace terraserve::engine

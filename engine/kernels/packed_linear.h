@@ -1,0 +1,32 @@
+// The project's own dense Linear (engine/kernels layer) for CPUs where
+// oneDNN 2.6 has no blocked f32 matmul kernel (AVX2 without AVX-512) and
+// falls back to a GEMM that keeps the weights plain and repacks them on every
+// call: there, batches of 4-16 decode rows ran 2-2.6x slower than this kernel
+// and a single row no faster (measured: docs/performance.md).
+//
+// The weights are packed once into panels of 16 output columns, each panel
+// [k][16] contiguous, so every pass streams memory in order. Rows are done six
+// at a time with their 6 x 16 outputs held in registers (one panel row load
+// feeds 12 FMAs). Panels are shared over the OpenMP team. Columns past the last
+// full panel are a plain [k][n % 16] tail.
+//
+// Thread-compatible: one caller at a time (the engine thread).
+#ifndef TERRASERVE_ENGINE_KERNELS_PACKED_LINEAR_H_
+#define TERRASERVE_ENGINE_KERNELS_PACKED_LINEAR_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "engine/kernels/linear.h"
+
+namespace terraserve::engine {
+
+// `weight` is [k, n] row-major, `bias` empty or [n]. The data is copied.
+absl::StatusOr<std::unique_ptr<Linear>> MakePackedLinear(
+    const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,
+    int64_t n);
+
+}  // namespace terraserve::engine
+
+#endif  // TERRASERVE_ENGINE_KERNELS_PACKED_LINEAR_H_
