@@ -14,76 +14,87 @@ constexpr int kRows = 6;    // rows per register block
 
 #if defined(__AVX2__) && defined(__FMA__)
 
-// y[r, 0:16] = init[0:16] + x[r, :] @ panel for r < R; init is the bias or 0.
-// Unrolled so the 2R accumulators stay in registers (GCC at -O2 does not unroll
-// these loops by itself and would spill them).
-template <int R>
+// y[r, 16p : 16p+16] = init[16p : 16p+16] + x[r, :] @ panel p, for rows r < R
+// and panels p < P (panel p at panel + p * k * 16); init is the bias or 0.
+// Unrolled so the 2RP accumulators stay in registers (GCC at -O2 does not
+// unroll these loops by itself and would spill them).
+template <int R, int P>
 void Block(const float* x, int64_t k, const float* panel, const float* init,
            float* y, int64_t ldy) {
-  __m256 acc[R][2];
-  const __m256 i0 = _mm256_loadu_ps(init), i1 = _mm256_loadu_ps(init + 8);
+  __m256 acc[R][2 * P];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    acc[r][0] = i0;
-    acc[r][1] = i1;
+#pragma GCC unroll 4
+    for (int h = 0; h < 2 * P; ++h) acc[r][h] = _mm256_loadu_ps(init + 8 * h);
   }
   for (int64_t c = 0; c < k; ++c) {
-    const __m256 b0 = _mm256_loadu_ps(panel + c * kPanel);
-    const __m256 b1 = _mm256_loadu_ps(panel + c * kPanel + 8);
+    __m256 b[2 * P];
+#pragma GCC unroll 4
+    for (int h = 0; h < 2 * P; ++h) {
+      b[h] = _mm256_loadu_ps(panel + (h / 2) * k * kPanel + c * kPanel +
+                             8 * (h % 2));
+    }
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m256 a = _mm256_broadcast_ss(x + r * k + c);
-      acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+#pragma GCC unroll 4
+      for (int h = 0; h < 2 * P; ++h)
+        acc[r][h] = _mm256_fmadd_ps(a, b[h], acc[r][h]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    _mm256_storeu_ps(y + r * ldy, acc[r][0]);
-    _mm256_storeu_ps(y + r * ldy + 8, acc[r][1]);
+#pragma GCC unroll 4
+    for (int h = 0; h < 2 * P; ++h)
+      _mm256_storeu_ps(y + r * ldy + 8 * h, acc[r][h]);
   }
 }
 
 #else
 
-template <int R>
+template <int R, int P>
 void Block(const float* x, int64_t k, const float* panel, const float* init,
            float* y, int64_t ldy) {
-  for (int r = 0; r < R; ++r) {
-    float acc[kPanel];
-    std::copy(init, init + kPanel, acc);
-    for (int64_t c = 0; c < k; ++c) {
-      for (int j = 0; j < kPanel; ++j)
-        acc[j] += x[r * k + c] * panel[c * kPanel + j];
+  for (int p = 0; p < P; ++p) {
+    const float* w = panel + p * k * kPanel;
+    for (int r = 0; r < R; ++r) {
+      float acc[kPanel];
+      std::copy(init + p * kPanel, init + (p + 1) * kPanel, acc);
+      for (int64_t c = 0; c < k; ++c) {
+        for (int j = 0; j < kPanel; ++j)
+          acc[j] += x[r * k + c] * w[c * kPanel + j];
+      }
+      std::copy(acc, acc + kPanel, y + r * ldy + p * kPanel);
     }
-    std::copy(acc, acc + kPanel, y + r * ldy);
   }
 }
 
 #endif
 
+// All m rows against P adjacent panels: blocks of six rows, then the rest.
+template <int P>
 void Rows(const float* x, int64_t m, int64_t k, const float* panel,
           const float* init, float* y, int64_t ldy) {
   int64_t r = 0;
   for (; r + kRows <= m; r += kRows)
-    Block<kRows>(x + r * k, k, panel, init, y + r * ldy, ldy);
+    Block<kRows, P>(x + r * k, k, panel, init, y + r * ldy, ldy);
   const float* xr = x + r * k;
   float* yr = y + r * ldy;
   switch (m - r) {
     case 1:
-      Block<1>(xr, k, panel, init, yr, ldy);
+      Block<1, P>(xr, k, panel, init, yr, ldy);
       break;
     case 2:
-      Block<2>(xr, k, panel, init, yr, ldy);
+      Block<2, P>(xr, k, panel, init, yr, ldy);
       break;
     case 3:
-      Block<3>(xr, k, panel, init, yr, ldy);
+      Block<3, P>(xr, k, panel, init, yr, ldy);
       break;
     case 4:
-      Block<4>(xr, k, panel, init, yr, ldy);
+      Block<4, P>(xr, k, panel, init, yr, ldy);
       break;
     case 5:
-      Block<5>(xr, k, panel, init, yr, ldy);
+      Block<5, P>(xr, k, panel, init, yr, ldy);
       break;
     default:
       break;
@@ -120,10 +131,20 @@ class PackedLinear final : public Linear {
     // Below ~64k multiply-adds the fork/join (about a microsecond) costs more
     // than a second thread gains.
     const bool parallel = m * k_ * n_ >= (int64_t(1) << 16);
+    // Up to three rows, a block takes two panels: two memory streams per
+    // thread instead of one, which the batch-1 GEMV needs to reach the
+    // memory rate. More rows would not fit the 16 registers.
+    const int64_t pairs = m <= 3 ? panels_ / 2 : 0;
 #pragma omp parallel for schedule(static) if (parallel)
-    for (int64_t p = 0; p < panels_; ++p) {
-      Rows(x, m, k_, packed_.data() + p * k_ * kPanel,
-           bias_.data() + p * kPanel, y + p * kPanel, n_);
+    for (int64_t p = 0; p < panels_ - pairs; ++p) {
+      const int64_t first = p < pairs ? 2 * p : p + pairs;
+      const float* panel = packed_.data() + first * k_ * kPanel;
+      const float* init = bias_.data() + first * kPanel;
+      if (p < pairs) {
+        Rows<2>(x, m, k_, panel, init, y + first * kPanel, n_);
+      } else {
+        Rows<1>(x, m, k_, panel, init, y + first * kPanel, n_);
+      }
     }
     if (tail_ > 0) Tail(x, m, y);
     return absl::OkStatus();
