@@ -30,6 +30,11 @@ class Linear {
   virtual int64_t weight_bytes() const = 0;
 };
 
+// INVALID_ARGUMENT unless k, n > 0, weight has k * n values and bias none or n.
+absl::Status CheckLinearShape(const std::vector<float>& weight,
+                              const std::vector<float>& bias, int64_t k,
+                              int64_t n);
+
 // Which implementation MakeLinear builds. kAuto: oneDNN where it has a blocked
 // f32 matmul kernel for this CPU (AVX-512), the packed kernel where it would
 // fall back to its plain-weights GEMM (AVX2), which is 2-2.6x slower for

@@ -1,7 +1,19 @@
+#include "absl/strings/str_cat.h"
 #include "engine/kernels/onednn_linear.h"
 #include "engine/kernels/packed_linear.h"
 
 namespace terraserve::engine {
+
+absl::Status CheckLinearShape(const std::vector<float>& weight,
+                              const std::vector<float>& bias, int64_t k,
+                              int64_t n) {
+  if (k <= 0 || n <= 0 || weight.size() != static_cast<size_t>(k * n) ||
+      (!bias.empty() && bias.size() != static_cast<size_t>(n))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad linear shape ", k, "x", n));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Linear>> MakeLinear(
     const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,

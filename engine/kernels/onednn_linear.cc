@@ -108,11 +108,7 @@ bool OnednnMatmulKeepsWeightsPlain() {
 absl::StatusOr<std::unique_ptr<Linear>> MakeOnednnLinear(
     const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,
     int64_t n) {
-  if (k <= 0 || n <= 0 || weight.size() != static_cast<size_t>(k * n) ||
-      (!bias.empty() && bias.size() != static_cast<size_t>(n))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bad linear shape ", k, "x", n));
-  }
+  if (absl::Status s = CheckLinearShape(weight, bias, k, n); !s.ok()) return s;
   auto linear = std::make_unique<OnednnLinear>(k, n);
   try {
     linear->Init(weight, bias);

@@ -4,8 +4,6 @@
 
 #include <algorithm>
 
-#include "absl/strings/str_cat.h"
-
 namespace terraserve::engine {
 namespace {
 
@@ -78,27 +76,11 @@ void Rows(const float* x, int64_t m, int64_t k, const float* panel,
   int64_t r = 0;
   for (; r + kRows <= m; r += kRows)
     Block<kRows, P>(x + r * k, k, panel, init, y + r * ldy, ldy);
-  const float* xr = x + r * k;
-  float* yr = y + r * ldy;
-  switch (m - r) {
-    case 1:
-      Block<1, P>(xr, k, panel, init, yr, ldy);
-      break;
-    case 2:
-      Block<2, P>(xr, k, panel, init, yr, ldy);
-      break;
-    case 3:
-      Block<3, P>(xr, k, panel, init, yr, ldy);
-      break;
-    case 4:
-      Block<4, P>(xr, k, panel, init, yr, ldy);
-      break;
-    case 5:
-      Block<5, P>(xr, k, panel, init, yr, ldy);
-      break;
-    default:
-      break;
-  }
+  using BlockFn = void (*)(const float*, int64_t, const float*, const float*,
+                           float*, int64_t);
+  static constexpr BlockFn kRest[kRows] = {
+      nullptr, Block<1, P>, Block<2, P>, Block<3, P>, Block<4, P>, Block<5, P>};
+  if (m > r) kRest[m - r](x + r * k, k, panel, init, y + r * ldy, ldy);
 }
 
 class PackedLinear final : public Linear {
@@ -172,11 +154,7 @@ class PackedLinear final : public Linear {
 absl::StatusOr<std::unique_ptr<Linear>> MakePackedLinear(
     const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,
     int64_t n) {
-  if (k <= 0 || n <= 0 || weight.size() != static_cast<size_t>(k * n) ||
-      (!bias.empty() && bias.size() != static_cast<size_t>(n))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("bad linear shape ", k, "x", n));
-  }
+  if (absl::Status s = CheckLinearShape(weight, bias, k, n); !s.ok()) return s;
   return std::unique_ptr<Linear>(new PackedLinear(weight, bias, k, n));
 }
 

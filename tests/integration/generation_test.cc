@@ -287,17 +287,24 @@ TEST_F(GenerationTest, ConcurrentSequencesMatchSequentialRunsWithTheSameSeeds) {
     EXPECT_EQ(concurrent[i], sequential[i]) << "sequence " << i;
 }
 
+// A model directory of the bundled model's tokenizer.model and its config.json
+// edited by the sed script `edit`, for --dummy_weights; "" on failure.
+std::string DummyModelDir(const std::string& name, const std::string& edit) {
+  const std::string dir = ::testing::TempDir() + "/" + name;
+  const std::string src = testing::TestModelDir();
+  auto r = testing::RunCommand(
+      {"/bin/sh", "-c",
+       "mkdir -p " + dir + " && cp " + src + "/tokenizer.model " + dir +
+           " && sed -e '" + edit + "' " + src + "/config.json > " + dir +
+           "/config.json"},
+      absl::Seconds(10));
+  return r.exit_code == 0 ? dir : "";
+}
+
 TEST(GenerationDummyWeightsTest, ServesAShapeWithoutAWeightsFile) {
   // Only config.json and tokenizer.model: --dummy_weights fills the weights.
-  const std::string dir = ::testing::TempDir() + "/terraserve-dummy-model";
-  ASSERT_EQ(testing::RunCommand(
-                {"/bin/sh", "-c",
-                 "mkdir -p " + dir + " && cp " + testing::TestModelDir() +
-                     "/config.json " + testing::TestModelDir() +
-                     "/tokenizer.model " + dir},
-                absl::Seconds(10))
-                .exit_code,
-            0);
+  const std::string dir = DummyModelDir("terraserve-dummy-model", "");
+  ASSERT_FALSE(dir.empty());
   auto server = ServerProcess::Start({"--model_dir=" + dir, "--dummy_weights"});
   ASSERT_TRUE(server.ok()) << server.status();
   auto stub = v1::TextGeneration::NewStub(grpc::CreateChannel(
@@ -324,19 +331,11 @@ TEST(GenerationDummyWeightsTest, ServesAShapeWithoutAWeightsFile) {
 TEST(GenerationEncoderDecoderTest, TheDecoderContinuesTheEncodedPrompt) {
   // The bundled model's shape as a Terraformer encoder-decoder (2 encoder
   // blocks), with dummy weights: the prompt is the encoder's input.
-  const std::string dir = ::testing::TempDir() + "/terraserve-encdec-model";
-  ASSERT_EQ(testing::RunCommand(
-                {"/bin/sh", "-c",
-                 "mkdir -p " + dir + " && cp " + testing::TestModelDir() +
-                     "/tokenizer.model " + dir +
-                     " && sed -e "
-                     "'s/\"decoder_lm\"/\"encoder_decoder\"/' -e "
-                     "'s/\"n_encoder_layers\": 0/\"n_encoder_layers\": 2/' " +
-                     testing::TestModelDir() + "/config.json > " + dir +
-                     "/config.json"},
-                absl::Seconds(10))
-                .exit_code,
-            0);
+  const std::string dir =
+      DummyModelDir("terraserve-encdec-model",
+                    "s/\"decoder_lm\"/\"encoder_decoder\"/;"
+                    "s/\"n_encoder_layers\": 0/\"n_encoder_layers\": 2/");
+  ASSERT_FALSE(dir.empty());
   auto server = ServerProcess::Start({"--model_dir=" + dir, "--dummy_weights"});
   ASSERT_TRUE(server.ok()) << server.status();
   auto stub = v1::TextGeneration::NewStub(grpc::CreateChannel(
