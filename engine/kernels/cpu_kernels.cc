@@ -174,24 +174,29 @@ void CausalConv(const float* history, const float* y, int T, int S, int M,
                 int kL, int kS, const float* weight, const float* bias,
                 float* out) {
   const int half = (kS - 1) / 2, width = S * M;
-  // (t, s) outputs are independent: split them over the OpenMP team when large
-  // enough.
+  // Each tap is one small GEMM: the modules of a position (rows M apart)
+  // against the tap's M x M kernel, so a kernel row loaded once serves every
+  // module. Items are (position, 16 output columns), independent of each
+  // other; the whole row when M is not a multiple of 16.
+  const int cols = M % 16 == 0 ? 16 : M, blocks = M / cols;
   const bool parallel = int64_t(T) * S * M * M * kL * kS >= (int64_t(1) << 17);
 #pragma omp parallel for schedule(static) if (parallel)
-  for (int ts = 0; ts < T * S; ++ts) {
-    const int t = ts / S, s = ts % S;
-    float* o = out + int64_t(t) * width + s * M;
-    std::memcpy(o, bias, sizeof(float) * M);
+  for (int item = 0; item < T * blocks; ++item) {
+    const int t = item / blocks, j0 = (item % blocks) * cols;
+    float* o = out + int64_t(t) * width + j0;
+    for (int s = 0; s < S; ++s)
+      std::memcpy(o + int64_t(s) * M, bias + j0, sizeof(float) * cols);
     for (int i = 0; i < kL; ++i) {
       const int r = t + i;
       const float* in = r < kL - 1 ? history + int64_t(r) * width
                                    : y + int64_t(r - (kL - 1)) * width;
       for (int j = 0; j < kS; ++j) {
-        const int sm = s - half + j;
-        if (sm < 0 || sm >= S) continue;
-        // o += in[sm] (1 x M) @ W[i, j] (M x M), accumulated in registers.
-        GemvAccumulate(in + sm * M, weight + (int64_t(i) * kS + j) * M * M, M,
-                       M, M, o);
+        // Output module s reads input module s - half + j, when it exists.
+        const int s0 = std::max(0, half - j), s1 = std::min(S, S + half - j);
+        if (s0 >= s1) continue;
+        GemmAccumulate(in + int64_t(s0 - half + j) * M, M,
+                       weight + (int64_t(i) * kS + j) * M * M + j0, M, M, cols,
+                       o + int64_t(s0) * M, M, s1 - s0);
       }
     }
   }

@@ -1,5 +1,7 @@
 #include "engine/kernels/vector_ops.h"
 
+#include <algorithm>
+
 namespace terraserve::engine {
 namespace {
 
@@ -51,6 +53,68 @@ void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
 void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
           float* out) {
   for (int r = 0; r < 8; ++r) out[r] = Dot(a, rows + r * ld, n);
+}
+
+#endif
+
+#if defined(__AVX2__) && defined(__FMA__)
+
+namespace {
+
+// y[r, 0:16] += x[r, :] @ w[:, 0:16] for r < R, unrolled so the 2R
+// accumulators stay in registers.
+template <int R>
+void Gemm16(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t k,
+            float* y, int64_t ldy) {
+  __m256 acc[R][2];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = _mm256_loadu_ps(y + r * ldy);
+    acc[r][1] = _mm256_loadu_ps(y + r * ldy + 8);
+  }
+  for (int64_t c = 0; c < k; ++c) {
+    const __m256 b0 = _mm256_loadu_ps(w + c * ldw);
+    const __m256 b1 = _mm256_loadu_ps(w + c * ldw + 8);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      const __m256 a = _mm256_broadcast_ss(x + r * ldx + c);
+      acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
+      acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    _mm256_storeu_ps(y + r * ldy, acc[r][0]);
+    _mm256_storeu_ps(y + r * ldy + 8, acc[r][1]);
+  }
+}
+
+}  // namespace
+
+void GemmAccumulate(const float* x, int64_t ldx, const float* w, int64_t ldw,
+                    int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows) {
+  using Fn = void (*)(const float*, int64_t, const float*, int64_t, int64_t,
+                      float*, int64_t);
+  static constexpr Fn kRows[7] = {nullptr,   Gemm16<1>, Gemm16<2>, Gemm16<3>,
+                                  Gemm16<4>, Gemm16<5>, Gemm16<6>};
+  const int64_t n16 = n - n % 16;
+  for (int64_t r = 0; r < rows; r += 6) {
+    const int64_t R = std::min<int64_t>(6, rows - r);
+    for (int64_t j = 0; j < n16; j += 16)
+      kRows[R](x + r * ldx, ldx, w + j, ldw, k, y + r * ldy + j, ldy);
+  }
+  if (n16 < n) {
+    for (int64_t r = 0; r < rows; ++r)
+      GemvTail(x + r * ldx, w, k, n, ldw, n16, y + r * ldy);
+  }
+}
+
+#else
+
+void GemmAccumulate(const float* x, int64_t ldx, const float* w, int64_t ldw,
+                    int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows) {
+  for (int64_t r = 0; r < rows; ++r)
+    GemvTail(x + r * ldx, w, k, n, ldw, 0, y + r * ldy);
 }
 
 #endif

@@ -26,6 +26,13 @@ void Dot8(const float* a, const float* rows, int64_t ld, int64_t n, float* out);
 void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n,
                     int64_t ldw, float* y);
 
+// y[r, 0:n] += x[r, 0:k] @ w for r < rows: rows ldx / ldy floats apart, w
+// k rows of n floats, ldw apart. Six rows by 16 columns at a time with the
+// outputs in registers, so each w load feeds six FMAs (the convolutions:
+// the modules of a position against one M x M tap).
+void GemmAccumulate(const float* x, int64_t ldx, const float* w, int64_t ldw,
+                    int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows);
+
 #if defined(__AVX512F__)
 
 // sum_i a[i] * b[i]

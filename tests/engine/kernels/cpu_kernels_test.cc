@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "engine/kernels/bf16_linear.h"
@@ -187,13 +188,41 @@ TEST(CpuKernelsTest, SparseFfRowAndBlockArgmaxMatchReference) {
   }
 }
 
+TEST(CpuKernelsTest, GemmAccumulateMatchesNaive) {
+  std::mt19937 rng(10);
+  for (auto [rows, k, n] : {std::tuple<int, int, int>{1, 1, 1},
+                            {3, 7, 16},
+                            {4, 64, 64},
+                            {9, 17, 40},
+                            {5, 3, 33}}) {
+    const int ldx = k + 3, ldw = n + 5, ldy = n + 2;  // strided rows
+    auto x = Random(rows * ldx, rng), w = Random(k * ldw, rng),
+         y = Random(rows * ldy, rng);
+    auto want = y;
+    for (int r = 0; r < rows; ++r) {
+      for (int j = 0; j < n; ++j) {
+        double acc = want[r * ldy + j];
+        for (int c = 0; c < k; ++c)
+          acc += double(x[r * ldx + c]) * w[c * ldw + j];
+        want[r * ldy + j] = static_cast<float>(acc);
+      }
+    }
+    GemmAccumulate(x.data(), ldx, w.data(), ldw, k, n, y.data(), ldy, rows);
+    EXPECT_LT(MaxAbsDiff(y, want), 1e-4) << rows << "x" << k << "x" << n;
+  }
+}
+
 TEST(CpuKernelsTest, CausalConvMatchesReference) {
   std::mt19937 rng(6);
   for (auto [S, M, kL, kS, T] :
        {std::tuple<int, int, int, int, int>{4, 8, 3, 3, 1},
         {4, 8, 3, 1, 5},
         {1, 5, 2, 3, 3},
-        {16, 4, 3, 3, 7}}) {
+        {16, 4, 3, 3, 7},
+        {16, 64, 3, 3, 1},  // the medium shape: four 16-column blocks
+        {6, 32, 3, 3, 2},
+        {5, 48, 3, 1, 3},
+        {3, 20, 3, 3, 2}}) {  // 16 columns in registers, 4 in the tail
     auto hist = Random((kL - 1) * S * M, rng), y = Random(T * S * M, rng);
     auto w = Random(kL * kS * M * M, rng), b = Random(M, rng);
     std::vector<float> a(T * S * M), r(T * S * M);
