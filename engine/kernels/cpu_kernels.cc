@@ -133,9 +133,16 @@ void SparseFfRow(const float* x, const int32_t* idx, const float* probs,
   activations.resize(w.n_blocks);
   float* h =
       activations.data();  // this thread's buffer, shared with the team below
+  // Each chosen row is its own short stream that the hardware prefetcher
+  // finds only after its first lines, so the next row is requested while this
+  // one is summed.
+  auto w1_row = [&](int b) {
+    return w.w1t + (int64_t(b) * w.block + idx[b]) * w.d;
+  };
 #pragma omp parallel for schedule(static) if (parallel)
   for (int b = 0; b < w.n_blocks; ++b) {
-    float v = Dot(x, w.w1t + (int64_t(b) * w.block + idx[b]) * w.d, w.d);
+    if (b + 1 < w.n_blocks) Prefetch(w1_row(b + 1), w.d);
+    float v = Dot(x, w1_row(b), w.d);
     h[b] = v > 0 ? (probs != nullptr ? v * probs[b] : v) : 0.0f;
   }
   const int chunks = parallel ? 4 : 1;
@@ -145,10 +152,12 @@ void SparseFfRow(const float* x, const int32_t* idx, const float* probs,
     const int lo = c * width, n = std::min(w.d, lo + width) - lo;
     if (n <= 0) continue;
     std::memcpy(y + lo, w.b2 + lo, sizeof(float) * n);
+    auto w2_row = [&](int b) {
+      return w.w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d + lo;
+    };
     for (int b = 0; b < w.n_blocks; ++b) {
-      if (h[b] != 0.0f)
-        Axpy(h[b], w.w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d + lo, y + lo,
-             n);
+      if (b + 1 < w.n_blocks && h[b + 1] != 0.0f) Prefetch(w2_row(b + 1), n);
+      if (h[b] != 0.0f) Axpy(h[b], w2_row(b), y + lo, n);
     }
   }
 }

@@ -33,6 +33,12 @@ void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n,
 void GemmAccumulate(const float* x, int64_t ldx, const float* w, int64_t ldw,
                     int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows);
 
+// Asks for the cache lines of p[0:n] ahead of their use.
+inline void Prefetch(const float* p, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16)
+    _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
+}
+
 #if defined(__AVX512F__)
 
 // sum_i a[i] * b[i]
