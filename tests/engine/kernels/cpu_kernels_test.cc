@@ -244,7 +244,8 @@ TEST(DenseLinearTest, OnednnAndPackedMatchReferenceForManyShapes) {
                         {64, 96},
                         {256, 33},
                         {40, 16},
-                        {9, 100}}) {
+                        {9, 100},
+                        {600, 40}}) {
       auto w = Random(k * n, rng, 0.3f), b = Random(n, rng);
       auto fast = MakeLinear(w, b, k, n, kernel);
       ASSERT_TRUE(fast.ok()) << fast.status();
