@@ -116,7 +116,13 @@ absl::Status TerraformerEngine::Encode(SequenceId id,
                      " fit the encoder and the sequence's reserved positions"));
   }
   TS_RETURN_IF_ERROR(CheckTokens(source));
+  UseThreads();
   return model_->Encode(source, st);
+}
+
+void TerraformerEngine::UseThreads() const {
+  // Per calling thread: sets the team size of this thread's parallel regions.
+  if (num_threads_ > 0) omp_set_num_threads(num_threads_);
 }
 
 absl::Status TerraformerEngine::CheckTokens(
@@ -175,8 +181,7 @@ absl::Status TerraformerEngine::Prepare(const StepInput& input,
 
 absl::StatusOr<StepOutput> TerraformerEngine::Step(const StepInput& input) {
   const absl::Time start = absl::Now();
-  // Per calling thread: sets the team size of this thread's parallel regions.
-  if (num_threads_ > 0) omp_set_num_threads(num_threads_);
+  UseThreads();
   BatchContext batch;
   TS_RETURN_IF_ERROR(Prepare(input, &batch));
   StepOutput out;
