@@ -1,87 +1,13 @@
 #include "engine/kernels/packed_linear.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
+
+#include "engine/kernels/vector_ops.h"
 
 namespace terraserve::engine {
 namespace {
 
 constexpr int kPanel = 16;  // output columns per panel
-constexpr int kRows = 6;    // rows per register block
-
-#if defined(__AVX2__) && defined(__FMA__)
-
-// y[r, 16p : 16p+16] = init[16p : 16p+16] + x[r, :] @ panel p, for rows r < R
-// and panels p < P (panel p at panel + p * k * 16); init is the bias or 0.
-// Unrolled so the 2RP accumulators stay in registers (GCC at -O2 does not
-// unroll these loops by itself and would spill them).
-template <int R, int P>
-void Block(const float* x, int64_t k, const float* panel, const float* init,
-           float* y, int64_t ldy) {
-  __m256 acc[R][2 * P];
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 4
-    for (int h = 0; h < 2 * P; ++h) acc[r][h] = _mm256_loadu_ps(init + 8 * h);
-  }
-  for (int64_t c = 0; c < k; ++c) {
-    __m256 b[2 * P];
-#pragma GCC unroll 4
-    for (int h = 0; h < 2 * P; ++h) {
-      b[h] = _mm256_loadu_ps(panel + (h / 2) * k * kPanel + c * kPanel +
-                             8 * (h % 2));
-    }
-#pragma GCC unroll 8
-    for (int r = 0; r < R; ++r) {
-      const __m256 a = _mm256_broadcast_ss(x + r * k + c);
-#pragma GCC unroll 4
-      for (int h = 0; h < 2 * P; ++h)
-        acc[r][h] = _mm256_fmadd_ps(a, b[h], acc[r][h]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 4
-    for (int h = 0; h < 2 * P; ++h)
-      _mm256_storeu_ps(y + r * ldy + 8 * h, acc[r][h]);
-  }
-}
-
-#else
-
-template <int R, int P>
-void Block(const float* x, int64_t k, const float* panel, const float* init,
-           float* y, int64_t ldy) {
-  for (int p = 0; p < P; ++p) {
-    const float* w = panel + p * k * kPanel;
-    for (int r = 0; r < R; ++r) {
-      float acc[kPanel];
-      std::copy(init + p * kPanel, init + (p + 1) * kPanel, acc);
-      for (int64_t c = 0; c < k; ++c) {
-        for (int j = 0; j < kPanel; ++j)
-          acc[j] += x[r * k + c] * w[c * kPanel + j];
-      }
-      std::copy(acc, acc + kPanel, y + r * ldy + p * kPanel);
-    }
-  }
-}
-
-#endif
-
-// All m rows against P adjacent panels: blocks of six rows, then the rest.
-template <int P>
-void Rows(const float* x, int64_t m, int64_t k, const float* panel,
-          const float* init, float* y, int64_t ldy) {
-  int64_t r = 0;
-  for (; r + kRows <= m; r += kRows)
-    Block<kRows, P>(x + r * k, k, panel, init, y + r * ldy, ldy);
-  using BlockFn = void (*)(const float*, int64_t, const float*, const float*,
-                           float*, int64_t);
-  static constexpr BlockFn kRest[kRows] = {
-      nullptr, Block<1, P>, Block<2, P>, Block<3, P>, Block<4, P>, Block<5, P>};
-  if (m > r) kRest[m - r](x + r * k, k, panel, init, y + r * ldy, ldy);
-}
 
 class PackedLinear final : public Linear {
  public:
@@ -113,36 +39,35 @@ class PackedLinear final : public Linear {
     // Below ~64k multiply-adds the fork/join (about a microsecond) costs more
     // than a second thread gains.
     const bool parallel = m * k_ * n_ >= (int64_t(1) << 16);
-    // Up to three rows, a block takes two panels: two memory streams per
-    // thread instead of one, which the batch-1 GEMV needs to reach the
-    // memory rate. More rows would not fit the 16 registers.
+    // Up to three rows, an item is two panels: the kernel then reads both at
+    // once, two memory streams per thread (see PanelGemmAccumulate).
     const int64_t pairs = m <= 3 ? panels_ / 2 : 0;
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t p = 0; p < panels_ - pairs; ++p) {
       const int64_t first = p < pairs ? 2 * p : p + pairs;
-      const float* panel = packed_.data() + first * k_ * kPanel;
-      const float* init = bias_.data() + first * kPanel;
-      if (p < pairs) {
-        Rows<2>(x, m, k_, panel, init, y + first * kPanel, n_);
-      } else {
-        Rows<1>(x, m, k_, panel, init, y + first * kPanel, n_);
-      }
+      Columns(x, m, packed_.data() + first * k_ * kPanel, first * kPanel,
+              p < pairs ? 2 : 1, y);
     }
-    if (tail_ > 0) Tail(x, m, y);
+    if (tail_ > 0) {
+      const int64_t j0 = panels_ * kPanel;
+      StartWithBias(m, j0, tail_, y);
+      GemmAccumulate(x, k_, tail_w_.data(), tail_, k_, tail_, y + j0, n_, m);
+    }
     return absl::OkStatus();
   }
 
  private:
-  void Tail(const float* x, int64_t m, float* y) const {
-    const int64_t j0 = panels_ * kPanel;
-    for (int64_t r = 0; r < m; ++r) {
-      for (int64_t j = 0; j < tail_; ++j) {
-        float acc = bias_[j0 + j];
-        for (int64_t c = 0; c < k_; ++c)
-          acc += x[r * k_ + c] * tail_w_[c * tail_ + j];
-        y[r * n_ + j0 + j] = acc;
-      }
-    }
+  // y[:, j0 : j0 + width] = bias[j0 : j0 + width] for every row.
+  void StartWithBias(int64_t m, int64_t j0, int64_t width, float* y) const {
+    for (int64_t r = 0; r < m; ++r)
+      std::copy_n(bias_.data() + j0, width, y + r * n_ + j0);
+  }
+
+  // Columns j0 .. of `count` panels starting at `panel`.
+  void Columns(const float* x, int64_t m, const float* panel, int64_t j0,
+               int64_t count, float* y) const {
+    StartWithBias(m, j0, count * kPanel, y);
+    PanelGemmAccumulate(x, k_, panel, k_, count, y + j0, n_, m);
   }
 
   int64_t k_, n_, panels_, tail_;

@@ -61,63 +61,105 @@ void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
 
 namespace {
 
-// y[r, 0:16] += x[r, :] @ w[:, 0:16] for r < R, unrolled so the 2R
-// accumulators stay in registers.
-template <int R>
-void Gemm16(const float* x, int64_t ldx, const float* w, int64_t ldw, int64_t k,
-            float* y, int64_t ldy) {
-  __m256 acc[R][2];
+// y[r, 16g : 16g+16] += x[r, :] @ W_g for rows r < R and column groups g < P,
+// group g's k rows of 16 floats starting at w + g * gstride, ldw apart.
+// Unrolled so the 2RP accumulators stay in registers.
+template <int R, int P>
+void Gemm16(const float* x, int64_t ldx, const float* w, int64_t ldw,
+            int64_t gstride, int64_t k, float* y, int64_t ldy) {
+  __m256 acc[R][2 * P];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    acc[r][0] = _mm256_loadu_ps(y + r * ldy);
-    acc[r][1] = _mm256_loadu_ps(y + r * ldy + 8);
+#pragma GCC unroll 4
+    for (int h = 0; h < 2 * P; ++h)
+      acc[r][h] = _mm256_loadu_ps(y + r * ldy + 8 * h);
   }
   for (int64_t c = 0; c < k; ++c) {
-    const __m256 b0 = _mm256_loadu_ps(w + c * ldw);
-    const __m256 b1 = _mm256_loadu_ps(w + c * ldw + 8);
+    __m256 b[2 * P];
+#pragma GCC unroll 4
+    for (int h = 0; h < 2 * P; ++h)
+      b[h] = _mm256_loadu_ps(w + (h / 2) * gstride + c * ldw + 8 * (h % 2));
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const __m256 a = _mm256_broadcast_ss(x + r * ldx + c);
-      acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]);
-      acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+#pragma GCC unroll 4
+      for (int h = 0; h < 2 * P; ++h)
+        acc[r][h] = _mm256_fmadd_ps(a, b[h], acc[r][h]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    _mm256_storeu_ps(y + r * ldy, acc[r][0]);
-    _mm256_storeu_ps(y + r * ldy + 8, acc[r][1]);
+#pragma GCC unroll 4
+    for (int h = 0; h < 2 * P; ++h)
+      _mm256_storeu_ps(y + r * ldy + 8 * h, acc[r][h]);
+  }
+}
+
+// Every group of 16 columns: six rows at a time (each w load feeds six FMAs);
+// up to three rows take two groups at once, two memory streams instead of one,
+// which a one-row GEMV needs to reach the memory rate. More would not fit the
+// 16 registers.
+void Groups16(const float* x, int64_t ldx, const float* w, int64_t ldw,
+              int64_t gstride, int64_t k, int64_t groups, float* y, int64_t ldy,
+              int64_t rows) {
+  using Fn = void (*)(const float*, int64_t, const float*, int64_t, int64_t,
+                      int64_t, float*, int64_t);
+  static constexpr Fn kOne[7] = {nullptr,      Gemm16<1, 1>, Gemm16<2, 1>,
+                                 Gemm16<3, 1>, Gemm16<4, 1>, Gemm16<5, 1>,
+                                 Gemm16<6, 1>};
+  static constexpr Fn kTwo[4] = {nullptr, Gemm16<1, 2>, Gemm16<2, 2>,
+                                 Gemm16<3, 2>};
+  for (int64_t r = 0; r < rows; r += 6) {
+    const int64_t R = std::min<int64_t>(6, rows - r);
+    int64_t g = 0;
+    for (; R <= 3 && g + 2 <= groups; g += 2) {
+      kTwo[R](x + r * ldx, ldx, w + g * gstride, ldw, gstride, k,
+              y + r * ldy + 16 * g, ldy);
+    }
+    for (; g < groups; ++g) {
+      kOne[R](x + r * ldx, ldx, w + g * gstride, ldw, gstride, k,
+              y + r * ldy + 16 * g, ldy);
+    }
   }
 }
 
 }  // namespace
 
+#else
+
+namespace {
+
+void Groups16(const float* x, int64_t ldx, const float* w, int64_t ldw,
+              int64_t gstride, int64_t k, int64_t groups, float* y, int64_t ldy,
+              int64_t rows) {
+  for (int64_t g = 0; g < groups; ++g) {
+    for (int64_t r = 0; r < rows; ++r) {
+      GemvTail(x + r * ldx, w + g * gstride, k, 16, ldw, 0,
+               y + r * ldy + 16 * g);
+    }
+  }
+}
+
+}  // namespace
+
+#endif
+
 void GemmAccumulate(const float* x, int64_t ldx, const float* w, int64_t ldw,
                     int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows) {
-  using Fn = void (*)(const float*, int64_t, const float*, int64_t, int64_t,
-                      float*, int64_t);
-  static constexpr Fn kRows[7] = {nullptr,   Gemm16<1>, Gemm16<2>, Gemm16<3>,
-                                  Gemm16<4>, Gemm16<5>, Gemm16<6>};
   const int64_t n16 = n - n % 16;
-  for (int64_t r = 0; r < rows; r += 6) {
-    const int64_t R = std::min<int64_t>(6, rows - r);
-    for (int64_t j = 0; j < n16; j += 16)
-      kRows[R](x + r * ldx, ldx, w + j, ldw, k, y + r * ldy + j, ldy);
-  }
+  Groups16(x, ldx, w, ldw, /*gstride=*/16, k, n16 / 16, y, ldy, rows);
   if (n16 < n) {
     for (int64_t r = 0; r < rows; ++r)
       GemvTail(x + r * ldx, w, k, n, ldw, n16, y + r * ldy);
   }
 }
 
-#else
-
-void GemmAccumulate(const float* x, int64_t ldx, const float* w, int64_t ldw,
-                    int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows) {
-  for (int64_t r = 0; r < rows; ++r)
-    GemvTail(x + r * ldx, w, k, n, ldw, 0, y + r * ldy);
+void PanelGemmAccumulate(const float* x, int64_t ldx, const float* panels,
+                         int64_t k, int64_t n_panels, float* y, int64_t ldy,
+                         int64_t rows) {
+  Groups16(x, ldx, panels, /*ldw=*/16, /*gstride=*/16 * k, k, n_panels, y, ldy,
+           rows);
 }
-
-#endif
 
 #if defined(__AVX512F__)
 

@@ -27,11 +27,19 @@ void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n,
                     int64_t ldw, float* y);
 
 // y[r, 0:n] += x[r, 0:k] @ w for r < rows: rows ldx / ldy floats apart, w
-// k rows of n floats, ldw apart. Six rows by 16 columns at a time with the
-// outputs in registers, so each w load feeds six FMAs (the convolutions:
-// the modules of a position against one M x M tap).
+// k rows of n floats, ldw apart. Up to six rows by 16 columns at a time with
+// the outputs in registers, so each w load feeds up to six FMAs (the
+// convolutions: the modules of a position against one M x M tap).
 void GemmAccumulate(const float* x, int64_t ldx, const float* w, int64_t ldw,
                     int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows);
+
+// The same kernel over a weight packed as panels of 16 columns: panel g is k
+// rows of 16 floats, contiguous, at panels + g * 16 * k, and adds to y columns
+// 16g .. 16g+15. Reading each panel in order is one stream per panel
+// (packed_linear.h).
+void PanelGemmAccumulate(const float* x, int64_t ldx, const float* panels,
+                         int64_t k, int64_t n_panels, float* y, int64_t ldy,
+                         int64_t rows);
 
 // Asks for the cache lines of p[0:n] ahead of their use.
 inline void Prefetch(const float* p, int64_t n) {
