@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "tests/testing/small_model_config.h"
 #include "tests/testing/status_matchers.h"
 
 namespace terraserve::engine {
@@ -15,16 +16,7 @@ using ::testing::HasSubstr;
 using testing::StatusIs;
 
 ModelConfig Small(bool encoder_decoder) {
-  ModelConfig c;
-  c.vocab_size = 32;
-  c.d_model = 16;
-  c.n_heads = 2;
-  c.n_layers = 1;
-  c.max_len = 16;
-  c.d_ff = 32;
-  c.ff = FfKind::kSparse;
-  c.ff_block_size = 4;
-  c.ff_lowrank = 4;
+  ModelConfig c = testing::SmallModelConfig();
   if (encoder_decoder) {
     c.architecture = "encoder_decoder";
     c.n_encoder_layers = 1;

@@ -9,6 +9,7 @@
 #include "engine/model/terraformer_model.h"
 #include "engine/model/weight_loader.h"
 #include "tests/testing/safetensors_builder.h"
+#include "tests/testing/small_model_config.h"
 #include "tests/testing/status_matchers.h"
 
 namespace terraserve::engine {
@@ -35,24 +36,6 @@ class RecordingSource final : public WeightSource {
  private:
   RandomWeights random_{1};
 };
-
-ModelConfig SmallConfig() {
-  ModelConfig c;
-  c.vocab_size = 32;
-  c.d_model = 16;
-  c.n_heads = 2;
-  c.n_layers = 1;
-  c.max_len = 16;
-  c.d_ff = 32;
-  c.ff = FfKind::kSparse;
-  c.ff_block_size = 4;
-  c.ff_lowrank = 4;
-  c.attention = AttentionKind::kSparseQkv;
-  c.qkv_modules = 4;
-  c.output = OutputKind::kFactored;
-  c.loss_modules = 4;
-  return c;
-}
 
 SafetensorsBuilder BuilderFor(const ModelConfig& c,
                               const std::string& skip = "",
@@ -124,13 +107,13 @@ TEST(ModelConfigTest, RejectsBadConfigsNamingTheField) {
 }
 
 TEST(ModelLoadingTest, LoadsMatchingWeights) {
-  ModelConfig c = SmallConfig();
+  ModelConfig c = testing::SmallModelConfig();
   ASSERT_OK_AND_ASSIGN(auto model, LoadBytes(c, BuilderFor(c).Build()));
   EXPECT_GT(model->parameter_count(), 0);
 }
 
 TEST(ModelLoadingTest, NamesTheMissingTensor) {
-  ModelConfig c = SmallConfig();
+  ModelConfig c = testing::SmallModelConfig();
   EXPECT_THAT(
       LoadBytes(c, BuilderFor(c, "dec.1.ff.w2").Build()),
       StatusIs(
@@ -140,7 +123,7 @@ TEST(ModelLoadingTest, NamesTheMissingTensor) {
 }
 
 TEST(ModelLoadingTest, NamesTensorExpectedAndFoundShape) {
-  ModelConfig c = SmallConfig();
+  ModelConfig c = testing::SmallModelConfig();
   EXPECT_THAT(
       LoadBytes(c, BuilderFor(c, "", "dec.0.ln.bias").Build()),
       StatusIs(absl::StatusCode::kInvalidArgument,
@@ -149,7 +132,7 @@ TEST(ModelLoadingTest, NamesTensorExpectedAndFoundShape) {
 
 TEST(ModelLoadingTest, RejectsWeightsOfAnotherArchitecture) {
   // Weights of a sparse model under a dense config: shapes disagree.
-  ModelConfig sparse = SmallConfig();
+  ModelConfig sparse = testing::SmallModelConfig();
   ModelConfig dense = sparse;
   dense.ff = FfKind::kDense;
   EXPECT_THAT(
@@ -166,7 +149,7 @@ TEST(ModelLoadingTest, RejectsWeightsOfAnotherArchitecture) {
 }
 
 TEST(ModelLoadingTest, RejectsIntegerWeights) {
-  ModelConfig c = SmallConfig();
+  ModelConfig c = testing::SmallModelConfig();
   auto b = BuilderFor(c);
   b.header()["embed"]["dtype"] = "I32";
   EXPECT_THAT(LoadBytes(c, b.Build()),
@@ -175,13 +158,13 @@ TEST(ModelLoadingTest, RejectsIntegerWeights) {
 }
 
 TEST(ModelLoadingTest, EncoderDecoderLoadsItsEncoderAndNamesWhatIsMissing) {
-  ModelConfig c = SmallConfig();
+  ModelConfig c = testing::SmallModelConfig();
   c.architecture = "encoder_decoder";
   c.n_encoder_layers = 2;
   RandomWeights w(1);
   ASSERT_OK_AND_ASSIGN(auto model, TerraformerModel::Load(c, w));
   // Decoder-only weights under an encoder-decoder config.
-  ModelConfig lm = SmallConfig();
+  ModelConfig lm = testing::SmallModelConfig();
   EXPECT_THAT(
       LoadBytes(c, BuilderFor(lm).Build()),
       StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("enc_pos")));
