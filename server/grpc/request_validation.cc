@@ -32,10 +32,11 @@ absl::StatusOr<engine::SamplingParams> ToSampling(const v1::SamplingParams& p,
   return s;
 }
 
+// Fills out->prompt and, for encoder-decoder models, out->source_tokens.
 absl::Status ToPrompt(const v1::GenerateRequest& r,
                       const engine::Tokenizer& tokenizer,
-                      const RequestLimits& limits,
-                      std::vector<int32_t>* prompt) {
+                      const RequestLimits& limits, GenerationRequest* out) {
+  std::vector<int32_t>* prompt = &out->prompt;
   switch (r.input_case()) {
     case v1::GenerateRequest::kText: {
       if (r.text().empty()) return Invalid("text", "must not be empty");
@@ -61,7 +62,10 @@ absl::Status ToPrompt(const v1::GenerateRequest& r,
     default:
       return Invalid("input", "set exactly one of text or token_ids");
   }
-  if (limits.encoder_decoder) prompt->push_back(kDecoderStartToken);
+  if (limits.encoder_decoder) {
+    out->source_tokens = static_cast<int>(prompt->size());
+    prompt->push_back(kDecoderStartToken);
+  }
   if (static_cast<int>(prompt->size()) > limits.max_input_tokens) {
     return Invalid("input",
                    absl::StrCat("the prompt is ", prompt->size(),
@@ -158,9 +162,7 @@ absl::StatusOr<std::unique_ptr<GenerationRequest>> ToGenerationRequest(
   }
   TS_RETURN_IF_ERROR(ValidUtf8(r.request_id(), "request_id"));
   out->request_id = r.request_id();
-  TS_RETURN_IF_ERROR(ToPrompt(r, tokenizer, limits, &out->prompt));
-  if (limits.encoder_decoder)
-    out->source_tokens = static_cast<int>(out->prompt.size()) - 1;
+  TS_RETURN_IF_ERROR(ToPrompt(r, tokenizer, limits, out.get()));
   TS_ASSIGN_OR_RETURN(out->sampling, ToSampling(r.sampling(), limits, seed));
   TS_RETURN_IF_ERROR(ToStopping(
       r.stopping(), limits, static_cast<int>(out->prompt.size()), out.get()));
