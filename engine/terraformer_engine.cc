@@ -196,7 +196,7 @@ absl::StatusOr<StepOutput> TerraformerEngine::Step(const StepInput& input) {
   }
   for (const SeqSlice& s : batch.seqs) {
     s.state->kv_len += s.T;
-    if (s.state->prefix_len > 0 && s.state->kv_len >= s.state->prefix_len) {
+    if (!s.state->prefix1.empty() && s.state->kv_len >= s.state->prefix_len) {
       // The prefix is in the KV cache now; its inputs are needed no more.
       std::vector<float>().swap(s.state->prefix1);
       std::vector<float>().swap(s.state->prefix2);
