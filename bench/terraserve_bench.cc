@@ -369,21 +369,26 @@ int Main() {
       engine::VectorIsa(),
       engine::OnednnMatmulKeepsWeightsPlain() ? "plain (auto = packed)"
                                               : "blocked (auto = onednn)");
-  const std::vector<std::string> kernels = absl::StrSplit(
-      absl::GetFlag(FLAGS_dense_kernels), ',', absl::SkipEmpty());
+  // Flags are checked before the first (minutes-long) case runs.
+  std::vector<std::pair<std::string, engine::DenseKernel>> kernels;
+  for (absl::string_view k : absl::StrSplit(absl::GetFlag(FLAGS_dense_kernels),
+                                            ',', absl::SkipEmpty())) {
+    absl::StatusOr<engine::DenseKernel> kernel = ParseKernel(k);
+    if (!kernel.ok()) {
+      std::fprintf(stderr, "%s\n", kernel.status().ToString().c_str());
+      return 2;
+    }
+    kernels.push_back({std::string(k), *kernel});
+  }
   std::vector<CaseResult> results;
   nlohmann::json layer_costs;
   for (absl::string_view name :
        absl::StrSplit(absl::GetFlag(FLAGS_configs), ',', absl::SkipEmpty())) {
-    for (const std::string& k : kernels) {
-      absl::StatusOr<engine::DenseKernel> kernel = ParseKernel(k);
+    for (const auto& [k, kernel] : kernels) {
       const std::string label =
           kernels.size() > 1 ? absl::StrCat(name, "/", k) : std::string(name);
-      absl::Status s = kernel.status();
-      if (s.ok()) {
-        s = RunConfig(std::string(name), label, *kernel, limits, &results,
-                      &layer_costs);
-      }
+      absl::Status s = RunConfig(std::string(name), label, kernel, limits,
+                                 &results, &layer_costs);
       if (!s.ok()) {
         std::fprintf(stderr, "%s\n", s.ToString().c_str());
         return absl::IsInvalidArgument(s) || absl::IsNotFound(s) ? 2 : 1;
