@@ -81,8 +81,8 @@ void BM_SparseFfRow(benchmark::State& state) {
   SparseFfWeights w{w1t.data(), w2.data(), b2.data(), d, n_blocks, block};
   size_t call = 0;
   for (auto _ : state) {
-    kernels::SparseFfRow(x.data(), choices[call++ % choices.size()].data(),
-                         nullptr, w, y.data());
+    kernels::SparseFfRows(x.data(), 1, choices[call++ % choices.size()].data(),
+                          nullptr, w, y.data());
     benchmark::DoNotOptimize(y.data());
   }
   state.SetBytesProcessed(state.iterations() * 2LL * n_blocks * d * 4);

@@ -121,44 +121,76 @@ void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
   }
 }
 
-void SparseFfRow(const float* x, const int32_t* idx, const float* probs,
-                 const SparseFfWeights& w, float* y) {
-  // Only the chosen rows are touched, in place (no gather copy, toolchain.md
-  // 4c): a dot with each chosen W1 row, then the W2 rows scaled by those
-  // activations. Both phases split over the OpenMP team when large: blocks for
-  // the dots, output columns for the sums, so no two threads write the same
-  // float.
-  const bool parallel = int64_t(w.n_blocks) * w.d >= (int64_t(1) << 15);
-  thread_local std::vector<float> activations;
-  activations.resize(w.n_blocks);
-  float* h =
-      activations.data();  // this thread's buffer, shared with the team below
+namespace {
+
+// Blocks [b0, b1) of one row: h[b] = relu(x . chosen W1 row) * scale.
+void SparseFfDots(const float* x, const int32_t* idx, const float* probs,
+                  const SparseFfWeights& w, int b0, int b1, float* h) {
   // Each chosen row is its own short stream that the hardware prefetcher
   // finds only after its first lines, so the next row is requested while this
   // one is summed.
   auto w1_row = [&](int b) {
     return w.w1t + (int64_t(b) * w.block + idx[b]) * w.d;
   };
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int b = 0; b < w.n_blocks; ++b) {
-    if (b + 1 < w.n_blocks) Prefetch(w1_row(b + 1), w.d);
-    float v = Dot(x, w1_row(b), w.d);
+  for (int b = b0; b < b1; ++b) {
+    if (b + 1 < b1) Prefetch(w1_row(b + 1), w.d);
+    const float v = Dot(x, w1_row(b), w.d);
     h[b] = v > 0 ? (probs != nullptr ? v * probs[b] : v) : 0.0f;
   }
+}
+
+// Columns [lo, lo + n) of one row: y = b2 + sum_b h[b] * chosen W2 row.
+void SparseFfSums(const int32_t* idx, const float* h, const SparseFfWeights& w,
+                  int lo, int n, float* y) {
+  std::memcpy(y + lo, w.b2 + lo, sizeof(float) * n);
+  auto w2_row = [&](int b) {
+    return w.w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d + lo;
+  };
+  for (int b = 0; b < w.n_blocks; ++b) {
+    if (b + 1 < w.n_blocks && h[b + 1] != 0.0f) Prefetch(w2_row(b + 1), n);
+    if (h[b] != 0.0f) Axpy(h[b], w2_row(b), y + lo, n);
+  }
+}
+
+}  // namespace
+
+void SparseFfRows(const float* x, int64_t rows, const int32_t* idx,
+                  const float* probs, const SparseFfWeights& w, float* y) {
+  // Only the chosen rows are touched, in place (no gather copy, toolchain.md
+  // 4c). Several rows: one row per item, so each thread runs whole rows and the
+  // team forks once. One row: both phases split over the team when large,
+  // blocks for the dots and output columns for the sums, so no two threads
+  // write the same float.
+  thread_local std::vector<float> activations;
+  if (rows > 1) {
+    activations.resize(static_cast<size_t>(rows * w.n_blocks));
+    float* h = activations.data();
+#pragma omp parallel for schedule(static)
+    for (int64_t r = 0; r < rows; ++r) {
+      const int32_t* ir = idx + r * w.n_blocks;
+      const float* pr = probs != nullptr ? probs + r * w.n_blocks : nullptr;
+      float* hr = h + r * w.n_blocks;
+      SparseFfDots(x + r * w.d, ir, pr, w, 0, w.n_blocks, hr);
+      SparseFfSums(ir, hr, w, 0, w.d, y + r * w.d);
+    }
+    return;
+  }
+  if (rows < 1) return;
+  const bool parallel = int64_t(w.n_blocks) * w.d >= (int64_t(1) << 15);
+  activations.resize(w.n_blocks);
+  float* h =
+      activations.data();  // this thread's buffer, shared with the team below
   const int chunks = parallel ? 4 : 1;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int c = 0; c < chunks; ++c) {
+    SparseFfDots(x, idx, probs, w, c * w.n_blocks / chunks,
+                 (c + 1) * w.n_blocks / chunks, h);
+  }
   const int width = (w.d + chunks - 1) / chunks;
 #pragma omp parallel for schedule(static) if (parallel)
   for (int c = 0; c < chunks; ++c) {
     const int lo = c * width, n = std::min(w.d, lo + width) - lo;
-    if (n <= 0) continue;
-    std::memcpy(y + lo, w.b2 + lo, sizeof(float) * n);
-    auto w2_row = [&](int b) {
-      return w.w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d + lo;
-    };
-    for (int b = 0; b < w.n_blocks; ++b) {
-      if (b + 1 < w.n_blocks && h[b + 1] != 0.0f) Prefetch(w2_row(b + 1), n);
-      if (h[b] != 0.0f) Axpy(h[b], w2_row(b), y + lo, n);
-    }
+    if (n > 0) SparseFfSums(idx, h, w, lo, n, y);
   }
 }
 

@@ -30,11 +30,13 @@ void Embed(const float* table, const float* pos_table, const int32_t* ids,
 // than one per sequence.
 void Attention(const AttentionJob* jobs, int n_jobs, int n_heads);
 
-// Sparse FF for one row at inference: for each block b the unit e = idx[b] is
-// active: y = sum_b relu(x . w1t[b*N+e]) * scale_b * w2[e, b] + b2, where
-// scale_b is probs[b] if probs is not null, else 1. x, y: [d].
-void SparseFfRow(const float* x, const int32_t* idx, const float* probs,
-                 const SparseFfWeights& w, float* y);
+// Sparse FF at inference for `rows` rows: for each row and block b the unit
+// e = idx[b] is active (idx, probs: [rows, n_blocks]):
+// y = sum_b relu(x . w1t[b*N+e]) * scale_b * w2[e, b] + b2, where scale_b is
+// probs[b] if probs is not null, else 1. x, y: [rows, d]. Reads only the chosen
+// rows, in place.
+void SparseFfRows(const float* x, int64_t rows, const int32_t* idx,
+                  const float* probs, const SparseFfWeights& w, float* y);
 
 // Per block of N logits: index of the largest (first on ties) and, if probs is
 // not null, its softmax probability within the block.

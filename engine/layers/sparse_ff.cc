@@ -82,13 +82,12 @@ absl::Status SparseFf::Forward(const float* x, int64_t rows, float* y,
                                Path path) {
   TS_RETURN_IF_ERROR(Controller(x, rows));
   if (path == Path::kAuto)
-    path = rows <= kGatherMaxRows ? Path::kGather : Path::kMaskedGemm;
+    path = rows <= kGatherMaxRows || block_ >= kGatherMinBlock
+               ? Path::kGather
+               : Path::kMaskedGemm;
   if (path == Path::kMaskedGemm) return MaskedGemm(x, rows, y);
-  for (int64_t r = 0; r < rows; ++r) {
-    kernels::SparseFfRow(x + r * d_, idx_.data() + r * n_blocks_,
-                         multiply_ ? probs_.data() + r * n_blocks_ : nullptr,
-                         gather_, y + r * d_);
-  }
+  kernels::SparseFfRows(x, rows, idx_.data(),
+                        multiply_ ? probs_.data() : nullptr, gather_, y);
   return absl::OkStatus();
 }
 

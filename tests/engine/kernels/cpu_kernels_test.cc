@@ -160,7 +160,7 @@ TEST(CpuKernelsTest, BatchedAttentionMatchesReferencePerSequence) {
   }
 }
 
-TEST(CpuKernelsTest, SparseFfRowAndBlockArgmaxMatchReference) {
+TEST(CpuKernelsTest, SparseFfRowsAndBlockArgmaxMatchReference) {
   std::mt19937 rng(5);
   for (auto [d, n_blocks, block] :
        {std::tuple<int, int, int>{16, 4, 8}, {33, 7, 3}, {64, 16, 16}}) {
@@ -178,12 +178,24 @@ TEST(CpuKernelsTest, SparseFfRowAndBlockArgmaxMatchReference) {
     EXPECT_EQ(i1[1], block > 2 ? 1 : i1[1]);
     EXPECT_LT(MaxAbsDiff(p1, p2), 1e-6);
     SparseFfWeights w{w1t.data(), w2.data(), b2.data(), d, n_blocks, block};
-    std::vector<float> y1(d), y2(d);
-    for (const float* probs : {static_cast<const float*>(nullptr),
-                               static_cast<const float*>(p1.data())}) {
-      kernels::SparseFfRow(x.data(), i1.data(), probs, w, y1.data());
-      reference::SparseFfRow(x.data(), i1.data(), probs, w, y2.data());
-      EXPECT_LT(MaxAbsDiff(y1, y2), 1e-4) << d;
+    // One row (split over the team) and several (a row per thread), each row
+    // with its own choice of units.
+    for (int rows : {1, 5}) {
+      auto xs = Random(rows * d, rng), probs_all = Random(rows * n_blocks, rng);
+      std::vector<int32_t> idx(rows * n_blocks);
+      for (auto& i : idx) i = static_cast<int32_t>(rng() % block);
+      std::copy(i1.begin(), i1.end(), idx.begin());
+      std::vector<float> y1(rows * d), y2(rows * d);
+      for (const float* probs : {static_cast<const float*>(nullptr),
+                                 static_cast<const float*>(probs_all.data())}) {
+        kernels::SparseFfRows(xs.data(), rows, idx.data(), probs, w, y1.data());
+        for (int r = 0; r < rows; ++r) {
+          reference::SparseFfRow(xs.data() + r * d, idx.data() + r * n_blocks,
+                                 probs ? probs + r * n_blocks : nullptr, w,
+                                 y2.data() + r * d);
+        }
+        EXPECT_LT(MaxAbsDiff(y1, y2), 1e-4) << d << " rows " << rows;
+      }
     }
   }
 }
