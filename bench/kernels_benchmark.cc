@@ -106,17 +106,27 @@ void BM_CausalAttention(benchmark::State& state) {
   const int d = 1024, heads = 16, block = 16;
   const int context = static_cast<int>(state.range(0));
   const int n_blocks = context / block + 1;
-  auto pool = Random(int64_t(n_blocks) * 2 * block * d), q = Random(d);
-  std::vector<int32_t> blocks(n_blocks);
-  for (int i = 0; i < n_blocks; ++i) blocks[i] = i;
-  KvView kv{pool.data(),     blocks.data(),      block,    d,
-            2LL * block * d, int64_t(block) * d, d / heads};
+  // Enough sequences' caches to fill 128 MB, attended in turn, so the keys and
+  // values come from memory as in a model's decode step.
+  const int64_t cache_floats = int64_t(n_blocks) * 2 * block * d;
+  const int copies = static_cast<int>((int64_t(32) << 20) / cache_floats + 1);
+  auto pool = Random(cache_floats * copies), q = Random(d);
+  std::vector<int32_t> blocks(n_blocks * copies);
+  // Each copy's blocks are spread over the pool, as the allocator leaves them.
+  for (int i = 0; i < n_blocks * copies; ++i)
+    blocks[i] = (i % copies) * n_blocks + i / copies;
   std::vector<float> out(d);
+  int call = 0;
   for (auto _ : state) {
+    KvView kv{pool.data(),     blocks.data() + (call++ % copies) * n_blocks,
+              block,           d,
+              2LL * block * d, int64_t(block) * d,
+              d / heads};
     AttentionJob job{q.data(), 1, context - 1, kv, out.data()};
     kernels::Attention(&job, 1, heads);
     benchmark::DoNotOptimize(out.data());
   }
+  state.SetBytesProcessed(state.iterations() * 2LL * context * d * 4);
 }
 BENCHMARK(BM_CausalAttention)->Arg(256)->Arg(1024);
 

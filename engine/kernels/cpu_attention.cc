@@ -1,0 +1,198 @@
+// kernels::Attention (declared in cpu_kernels.h).
+//
+// A decode query reads its sequence's whole cache once, so its speed is the
+// rate at which the keys and values stream from memory. A head's keys are
+// contiguous only within a KV block (block_size x head_dim floats, 4 KB at the
+// medium shape) and the next block is elsewhere in the pool, which streams at
+// a third of the machine's bandwidth when walked head by head. So a one-query
+// job is split by position instead: each item covers a chunk of whole blocks
+// for every head, reading each block's keys and then its values as single
+// contiguous runs, and leaves a partial softmax (max, sum, weighted values) per
+// head that a short merge combines. Queries of prefill chunks reuse the same
+// keys across rows from cache and keep one item per (sequence, head).
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engine/base/logging.h"
+#include "engine/kernels/cpu_kernels.h"
+#include "engine/kernels/vector_ops.h"
+
+namespace terraserve::engine::kernels {
+namespace {
+
+// Positions per item of a one-query job (rounded to whole blocks): enough to
+// keep a stream going, few enough that one sequence still feeds the team.
+constexpr int64_t kChunkPositions = 64;
+
+// scores[i] = (qh . key(p0 + i, h)) / sqrt(dh) for positions [p0, p1).
+void Scores(const float* qh, int64_t p0, int64_t p1, int h, const KvView& kv,
+            float* scores) {
+  const int dh = kv.head_dim;
+  for (int64_t p = p0; p < p1;) {
+    const int64_t run =
+        std::min<int64_t>(p1 - p, kv.block_size - p % kv.block_size);
+    const float* keys = kv.key(p, h);
+    float* sc = scores + (p - p0);
+    int64_t i = 0;
+    for (; i + 8 <= run; i += 8) Dot8(qh, keys + i * dh, dh, dh, sc + i);
+    for (; i < run; ++i) sc[i] = Dot(qh, keys + i * dh, dh);
+    p += run;
+  }
+  const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(dh));
+  for (int64_t i = 0; i < p1 - p0; ++i) scores[i] *= inv_sqrt;
+}
+
+// scores -> exp(scores - max); returns {max, sum of the exps}.
+std::pair<float, float> Exponentiate(float* scores, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, scores[i]);
+  // Separate loops so the exp loop vectorises (libmvec; see CMakeLists).
+  for (int64_t i = 0; i < n; ++i) scores[i] = std::exp(scores[i] - mx);
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += scores[i];
+  return {mx, sum};
+}
+
+// oh += sum_i weights[i] * value(p0 + i, h) over positions [p0, p1).
+void WeightedValues(const float* weights, int64_t p0, int64_t p1, int h,
+                    const KvView& kv, float* oh) {
+  const int dh = kv.head_dim;
+  for (int64_t p = p0; p < p1;) {
+    const int64_t run =
+        std::min<int64_t>(p1 - p, kv.block_size - p % kv.block_size);
+    GemvAccumulate(weights + (p - p0), kv.value(p, h), run, dh, dh, oh);
+    p += run;
+  }
+}
+
+thread_local std::vector<float> tl_scores;
+
+// One head of one query: softmax(q . keys / sqrt(dh)) . values.
+void AttendOneHead(const float* qh, int64_t len, int h, const KvView& kv,
+                   float* oh) {
+  tl_scores.resize(static_cast<size_t>(len));
+  float* sc = tl_scores.data();
+  Scores(qh, 0, len, h, kv, sc);
+  const float inv = 1.0f / Exponentiate(sc, len).second;
+  for (int64_t p = 0; p < len; ++p) sc[p] *= inv;
+  std::fill(oh, oh + kv.head_dim, 0.0f);
+  WeightedValues(sc, 0, len, h, kv, oh);
+}
+
+// Every head of one query over positions [p0, p1), block by block so each
+// block's keys, then its values, are read as one run. partial: per head
+// {max, sum, head_dim weighted values}, unnormalised.
+void AttendChunk(const float* q, int64_t p0, int64_t p1, int n_heads,
+                 const KvView& kv, float* partial) {
+  const int dh = kv.head_dim;
+  const int64_t n = p1 - p0;
+  tl_scores.resize(static_cast<size_t>(n_heads * n));
+  float* sc = tl_scores.data();
+  for (int64_t b = p0; b < p1; b += kv.block_size) {
+    const int64_t e = std::min(p1, b + kv.block_size);
+    for (int h = 0; h < n_heads; ++h) {
+      Scores(q + h * dh, b, e, h, kv, sc + h * n + (b - p0));
+    }
+  }
+  for (int h = 0; h < n_heads; ++h) {
+    float* ph = partial + h * (dh + 2);
+    std::tie(ph[0], ph[1]) = Exponentiate(sc + h * n, n);
+    std::fill(ph + 2, ph + 2 + dh, 0.0f);
+  }
+  for (int64_t b = p0; b < p1; b += kv.block_size) {
+    const int64_t e = std::min(p1, b + kv.block_size);
+    for (int h = 0; h < n_heads; ++h) {
+      WeightedValues(sc + h * n + (b - p0), b, e, h, kv,
+                     partial + h * (dh + 2) + 2);
+    }
+  }
+}
+
+// out = the softmax-weighted values over all `chunks` partials of one query.
+void MergeChunks(const float* partials, int chunks, int n_heads, int dh,
+                 float* out) {
+  const int64_t stride = int64_t(n_heads) * (dh + 2);
+  for (int h = 0; h < n_heads; ++h) {
+    float mx = -INFINITY;
+    for (int c = 0; c < chunks; ++c)
+      mx = std::max(mx, partials[c * stride + h * (dh + 2)]);
+    float* oh = out + h * dh;
+    std::fill(oh, oh + dh, 0.0f);
+    float sum = 0;
+    for (int c = 0; c < chunks; ++c) {
+      const float* ph = partials + c * stride + h * (dh + 2);
+      const float scale = std::exp(ph[0] - mx);
+      sum += scale * ph[1];
+      Axpy(scale, ph + 2, oh, dh);
+    }
+    for (int i = 0; i < dh; ++i) oh[i] /= sum;
+  }
+}
+
+// An item of the team's loop: positions [p0, p1) of every head of a one-query
+// job (head < 0), or one head of every query of a job.
+struct Item {
+  int job;
+  int head;
+  int64_t p0, p1;
+  int64_t partial;  // offset of the item's partials, for one-query jobs
+};
+
+}  // namespace
+
+void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
+  std::vector<Item> items;
+  // One-query job j's partials: chunks[j] of them from first_partial[j].
+  std::vector<int64_t> first_partial(n_jobs, 0);
+  std::vector<int> chunks(n_jobs, 0);
+  int64_t work = 0, partial_floats = 0;
+  for (int j = 0; j < n_jobs; ++j) {
+    const AttentionJob& job = jobs[j];
+    const KvView& kv = job.kv;
+    TS_CHECK(kv.head_dim * n_heads == kv.d)
+        << n_heads << " heads of " << kv.head_dim << " != " << kv.d;
+    work += int64_t(job.T) * (job.start + job.T) * kv.d;
+    if (job.T == 1) {
+      const int64_t len = job.start + 1;
+      const int64_t chunk =
+          std::max<int64_t>(1, kChunkPositions / kv.block_size) * kv.block_size;
+      first_partial[j] = partial_floats;
+      for (int64_t p = 0; p < len; p += chunk) {
+        items.push_back({j, -1, p, std::min(len, p + chunk), partial_floats});
+        partial_floats += int64_t(n_heads) * (kv.head_dim + 2);
+        ++chunks[j];
+      }
+    } else {
+      for (int h = 0; h < n_heads; ++h) items.push_back({j, h, 0, 0, 0});
+    }
+  }
+  thread_local std::vector<float> partials;
+  partials.resize(static_cast<size_t>(partial_floats));
+  float* pa = partials.data();  // this thread's buffer, shared with the team
+  // Split once the work outweighs the fork/join, about a microsecond.
+  // Dynamic: a prefill chunk's items are T times a decode's.
+  const bool parallel = work >= (int64_t(1) << 16);
+#pragma omp parallel for schedule(dynamic) if (parallel)
+  for (size_t i = 0; i < items.size(); ++i) {
+    const Item& it = items[i];
+    const AttentionJob& job = jobs[it.job];
+    if (it.head < 0) {
+      AttendChunk(job.q, it.p0, it.p1, n_heads, job.kv, pa + it.partial);
+      continue;
+    }
+    const int dh = job.kv.head_dim;
+    for (int t = 0; t < job.T; ++t) {
+      const int64_t offset = int64_t(t) * job.kv.d + int64_t(it.head) * dh;
+      const int64_t len = job.causal ? job.start + t + 1 : job.start + job.T;
+      AttendOneHead(job.q + offset, len, it.head, job.kv, job.out + offset);
+    }
+  }
+  for (int j = 0; j < n_jobs; ++j) {
+    if (chunks[j] == 0) continue;
+    MergeChunks(pa + first_partial[j], chunks[j], n_heads, jobs[j].kv.head_dim,
+                jobs[j].out);
+  }
+}
+
+}  // namespace terraserve::engine::kernels
