@@ -98,9 +98,9 @@ TEST(CpuKernelsTest, SoftmaxAndEmbedMatchReference) {
 TEST(CpuKernelsTest, AttentionOverPagedCacheMatchesReference) {
   std::mt19937 rng(4);
   for (bool causal : {true, false})
-    for (int block_size : {1, 4, 16}) {
+    for (int block_size : {1, 4, 6, 16}) {
       for (auto [T, start] :
-           {std::pair<int, int>{1, 0}, {1, 9}, {6, 0}, {5, 11}}) {
+           {std::pair<int, int>{1, 0}, {1, 9}, {1, 130}, {6, 0}, {5, 11}}) {
         const int heads = 4, d = 32, len = start + T;
         const int n_blocks = (len + block_size - 1) / block_size + 2;
         std::vector<float> pool =
