@@ -95,8 +95,9 @@ void BM_CausalConv(benchmark::State& state) {
        b = Random(M);
   std::vector<float> out(S * M);
   for (auto _ : state) {
-    kernels::CausalConv(hist.data(), y.data(), 1, S, M, kL, kS, w.data(),
-                        b.data(), out.data());
+    const CausalConvJob job{hist.data(), y.data(), 1,         kS,
+                            w.data(),    b.data(), out.data()};
+    kernels::CausalConv(&job, 1, S, M, kL);
     benchmark::DoNotOptimize(out.data());
   }
 }

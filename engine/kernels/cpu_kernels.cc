@@ -125,52 +125,70 @@ void SparseFfRows(const float* x, int64_t rows, const int32_t* idx,
   }
 }
 
-void BlockArgmax(const float* logits, int n_blocks, int block, int32_t* idx,
-                 float* probs) {
-  for (int b = 0; b < n_blocks; ++b) {
-    const float* l = logits + int64_t(b) * block;
+void BlockArgmax(const float* logits, int64_t rows, int n_blocks, int block,
+                 int32_t* idx, float* probs) {
+  // Rows are independent; a decode batch's rows share one fork/join.
+  const int64_t n = rows * n_blocks;
+#pragma omp parallel for schedule(static) if (rows > 1 && n >= 1024)
+  for (int64_t rb = 0; rb < n; ++rb) {
+    const float* l = logits + rb * block;
     int best = 0;
     for (int e = 1; e < block; ++e) {
       if (l[e] > l[best]) best = e;
     }
-    idx[b] = best;
+    idx[rb] = best;
     if (probs != nullptr) {
       float sum = 0;
       for (int e = 0; e < block; ++e) sum += std::exp(l[e] - l[best]);
-      probs[b] = 1.0f / sum;
+      probs[rb] = 1.0f / sum;
     }
   }
 }
 
-void CausalConv(const float* history, const float* y, int T, int S, int M,
-                int kL, int kS, const float* weight, const float* bias,
-                float* out) {
-  const int half = (kS - 1) / 2, width = S * M;
+namespace {
+
+// Output columns [j0, j0 + cols) of every module at row t of one job.
+void ConvItem(const CausalConvJob& job, int t, int j0, int cols, int S, int M,
+              int kL) {
+  const int half = (job.kS - 1) / 2, width = S * M;
+  float* o = job.out + int64_t(t) * width + j0;
+  for (int s = 0; s < S; ++s)
+    std::memcpy(o + int64_t(s) * M, job.bias + j0, sizeof(float) * cols);
+  for (int i = 0; i < kL; ++i) {
+    const int r = t + i;
+    const float* in = r < kL - 1 ? job.history + int64_t(r) * width
+                                 : job.y + int64_t(r - (kL - 1)) * width;
+    for (int j = 0; j < job.kS; ++j) {
+      // Output module s reads input module s - half + j, when it exists.
+      const int s0 = std::max(0, half - j), s1 = std::min(S, S + half - j);
+      if (s0 >= s1) continue;
+      GemmAccumulate(in + int64_t(s0 - half + j) * M, M,
+                     job.weight + (int64_t(i) * job.kS + j) * M * M + j0, M, M,
+                     cols, o + int64_t(s0) * M, M, s1 - s0);
+    }
+  }
+}
+
+}  // namespace
+
+void CausalConv(const CausalConvJob* jobs, int n_jobs, int S, int M, int kL) {
   // Each tap is one small GEMM: the modules of a position (rows M apart)
   // against the tap's M x M kernel, so a kernel row loaded once serves every
-  // module. Items are (position, 16 output columns), independent of each
-  // other; the whole row when M is not a multiple of 16.
+  // module. Items are (job, position, 16 output columns), independent of each
+  // other, the whole row when M is not a multiple of 16; every job of the
+  // batch shares one fork/join.
   const int cols = M % 16 == 0 ? 16 : M, blocks = M / cols;
-  const bool parallel = int64_t(T) * S * M * M * kL * kS >= (int64_t(1) << 17);
+  std::vector<std::pair<int, int>> items;  // (job, t * blocks + block)
+  int64_t work = 0;
+  for (int j = 0; j < n_jobs; ++j) {
+    for (int i = 0; i < jobs[j].T * blocks; ++i) items.emplace_back(j, i);
+    work += int64_t(jobs[j].T) * S * M * M * kL * jobs[j].kS;
+  }
+  const bool parallel = work >= (int64_t(1) << 17);
 #pragma omp parallel for schedule(static) if (parallel)
-  for (int item = 0; item < T * blocks; ++item) {
-    const int t = item / blocks, j0 = (item % blocks) * cols;
-    float* o = out + int64_t(t) * width + j0;
-    for (int s = 0; s < S; ++s)
-      std::memcpy(o + int64_t(s) * M, bias + j0, sizeof(float) * cols);
-    for (int i = 0; i < kL; ++i) {
-      const int r = t + i;
-      const float* in = r < kL - 1 ? history + int64_t(r) * width
-                                   : y + int64_t(r - (kL - 1)) * width;
-      for (int j = 0; j < kS; ++j) {
-        // Output module s reads input module s - half + j, when it exists.
-        const int s0 = std::max(0, half - j), s1 = std::min(S, S + half - j);
-        if (s0 >= s1) continue;
-        GemmAccumulate(in + int64_t(s0 - half + j) * M, M,
-                       weight + (int64_t(i) * kS + j) * M * M + j0, M, M, cols,
-                       o + int64_t(s0) * M, M, s1 - s0);
-      }
-    }
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto [j, item] = items[i];
+    ConvItem(jobs[j], item / blocks, (item % blocks) * cols, cols, S, M, kL);
   }
 }
 

@@ -38,18 +38,16 @@ void Attention(const AttentionJob* jobs, int n_jobs, int n_heads);
 void SparseFfRows(const float* x, int64_t rows, const int32_t* idx,
                   const float* probs, const SparseFfWeights& w, float* y);
 
-// Per block of N logits: index of the largest (first on ties) and, if probs is
-// not null, its softmax probability within the block.
-void BlockArgmax(const float* logits, int n_blocks, int block, int32_t* idx,
-                 float* probs);
+// Per block of N logits of each of `rows` rows (logits [rows, n_blocks * N]):
+// index of the largest (first on ties) and, if probs is not null, its softmax
+// probability within the block (idx, probs: [rows, n_blocks]).
+void BlockArgmax(const float* logits, int64_t rows, int n_blocks, int block,
+                 int32_t* idx, float* probs);
 
 // Causal convolution over (length, module), as trax LocallyConvDense
-// (spec 2.2), for one sequence: input rows are history (kL-1 rows) followed by
-// T new rows, each [S * M]; weight [kL, kS, M, M] (HWIO), bias [M]; out [T, S *
-// M].
-void CausalConv(const float* history, const float* y, int T, int S, int M,
-                int kL, int kS, const float* weight, const float* bias,
-                float* out);
+// (spec 2.2), for every job at once (CausalConvJob: one sequence and one
+// kernel each); modules S of M channels, kL taps over length.
+void CausalConv(const CausalConvJob* jobs, int n_jobs, int S, int M, int kL);
 
 }  // namespace terraserve::engine::kernels
 

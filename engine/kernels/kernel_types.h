@@ -64,6 +64,19 @@ struct SparseFfWeights {
   int block = 0;
 };
 
+// One sequence's causal convolution (kernels::CausalConv): input rows are
+// history (kL-1 rows) followed by T new rows y, each [S * M]; weight
+// [kL, kS, M, M] (HWIO), bias [M]; out [T, S * M].
+struct CausalConvJob {
+  const float* history = nullptr;
+  const float* y = nullptr;
+  int T = 0;
+  int kS = 0;
+  const float* weight = nullptr;
+  const float* bias = nullptr;
+  float* out = nullptr;
+};
+
 }  // namespace terraserve::engine
 
 #endif  // TERRASERVE_ENGINE_KERNELS_KERNEL_TYPES_H_

@@ -84,14 +84,20 @@ absl::Status AttentionSublayer::ProjectSparse(const float* h,
   const int kL = config_.conv_length_kernel;
   TS_RETURN_IF_ERROR(fd_->Forward(h, batch.rows, y_.data()));
   float* outs[3] = {q_buf_.data(), k_buf_.data(), v_buf_.data()};
+  conv_jobs_.clear();
+  for (const SeqSlice& s : batch.seqs) {
+    const float* hist = s.state->conv_history[index_].data();
+    for (int c = 0; c < 3; ++c) {
+      conv_jobs_.push_back({hist, y_.data() + s.row * d, s.T, c == 2 ? 1 : 3,
+                            conv_w_[c].data(), conv_b_[c].data(),
+                            outs[c] + s.row * d});
+    }
+  }
+  kernels::CausalConv(conv_jobs_.data(), static_cast<int>(conv_jobs_.size()), S,
+                      M, kL);
   for (const SeqSlice& s : batch.seqs) {
     std::vector<float>& hist = s.state->conv_history[index_];
     const float* y = y_.data() + s.row * d;
-    for (int c = 0; c < 3; ++c) {
-      kernels::CausalConv(hist.data(), y, s.T, S, M, kL, c == 2 ? 1 : 3,
-                          conv_w_[c].data(), conv_b_[c].data(),
-                          outs[c] + s.row * d);
-    }
     // Keep the last kL-1 inputs of [history; y] for the next step, in place.
     const int keep = kL - 1;
     if (s.T >= keep) {

@@ -62,6 +62,7 @@ class AttentionSublayer final : public Sublayer {
   std::vector<float> h_, y_, q_buf_, k_buf_, v_buf_, attn_;
   std::vector<float> encoder_kv_;  // [rows, 2, d]: the encoder's keys, values
   std::vector<AttentionJob> jobs_;
+  std::vector<CausalConvJob> conv_jobs_;
 };
 
 }  // namespace terraserve::engine

@@ -54,11 +54,8 @@ absl::Status SparseFf::Controller(const float* x, int64_t rows) {
   probs_.resize(rows * n_blocks_);
   TS_RETURN_IF_ERROR(m1_->Forward(x, rows, low_.data()));
   TS_RETURN_IF_ERROR(m2_->Forward(low_.data(), rows, logits_.data()));
-  for (int64_t r = 0; r < rows; ++r) {
-    kernels::BlockArgmax(logits_.data() + r * f, n_blocks_, block_,
-                         idx_.data() + r * n_blocks_,
-                         multiply_ ? probs_.data() + r * n_blocks_ : nullptr);
-  }
+  kernels::BlockArgmax(logits_.data(), rows, n_blocks_, block_, idx_.data(),
+                       multiply_ ? probs_.data() : nullptr);
   return absl::OkStatus();
 }
 

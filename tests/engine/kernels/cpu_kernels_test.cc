@@ -171,12 +171,29 @@ TEST(CpuKernelsTest, SparseFfRowsAndBlockArgmaxMatchReference) {
         100;  // a tie: the first index must win
     std::vector<int32_t> i1(n_blocks), i2(n_blocks);
     std::vector<float> p1(n_blocks), p2(n_blocks);
-    kernels::BlockArgmax(logits.data(), n_blocks, block, i1.data(), p1.data());
+    kernels::BlockArgmax(logits.data(), 1, n_blocks, block, i1.data(),
+                         p1.data());
     reference::BlockArgmax(logits.data(), n_blocks, block, i2.data(),
                            p2.data());
     EXPECT_EQ(i1, i2);
     EXPECT_EQ(i1[1], block > 2 ? 1 : i1[1]);
     EXPECT_LT(MaxAbsDiff(p1, p2), 1e-6);
+    {  // Several rows at once match row by row.
+      const int rows = 40;
+      auto many = Random(rows * f, rng);
+      std::vector<int32_t> im(rows * n_blocks), ir(n_blocks);
+      std::vector<float> pm(rows * n_blocks), pr(n_blocks);
+      kernels::BlockArgmax(many.data(), rows, n_blocks, block, im.data(),
+                           pm.data());
+      for (int r = 0; r < rows; ++r) {
+        reference::BlockArgmax(many.data() + r * f, n_blocks, block, ir.data(),
+                               pr.data());
+        EXPECT_TRUE(
+            std::equal(ir.begin(), ir.end(), im.begin() + r * n_blocks));
+        for (int b = 0; b < n_blocks; ++b)
+          EXPECT_NEAR(pr[b], pm[r * n_blocks + b], 1e-6);
+      }
+    }
     SparseFfWeights w{w1t.data(), w2.data(), b2.data(), d, n_blocks, block};
     // One row (split over the team) and several (a row per thread), each row
     // with its own choice of units.
@@ -238,11 +255,24 @@ TEST(CpuKernelsTest, CausalConvMatchesReference) {
     auto hist = Random((kL - 1) * S * M, rng), y = Random(T * S * M, rng);
     auto w = Random(kL * kS * M * M, rng), b = Random(M, rng);
     std::vector<float> a(T * S * M), r(T * S * M);
-    kernels::CausalConv(hist.data(), y.data(), T, S, M, kL, kS, w.data(),
-                        b.data(), a.data());
+    // Alone, and batched with a second job of another length and kernel.
+    auto y2 = Random((T + 2) * S * M, rng), w2 = Random(kL * M * M, rng);
+    std::vector<float> a2((T + 2) * S * M), r2(a2.size());
+    const CausalConvJob job{hist.data(), y.data(), T,       kS,
+                            w.data(),    b.data(), a.data()};
+    const CausalConvJob jobs[2] = {
+        job,
+        {hist.data(), y2.data(), T + 2, 1, w2.data(), b.data(), a2.data()}};
     reference::CausalConv(hist.data(), y.data(), T, S, M, kL, kS, w.data(),
                           b.data(), r.data());
+    reference::CausalConv(hist.data(), y2.data(), T + 2, S, M, kL, 1, w2.data(),
+                          b.data(), r2.data());
+    kernels::CausalConv(&job, 1, S, M, kL);
     EXPECT_LT(MaxAbsDiff(a, r), 1e-4) << S << "x" << M;
+    std::fill(a.begin(), a.end(), 0.0f);
+    kernels::CausalConv(jobs, 2, S, M, kL);
+    EXPECT_LT(MaxAbsDiff(a, r), 1e-4) << S << "x" << M << " batched";
+    EXPECT_LT(MaxAbsDiff(a2, r2), 1e-4) << S << "x" << M << " batched";
   }
 }
 
