@@ -59,6 +59,10 @@ ABSL_FLAG(std::string, dense_kernels, "auto",
           "Comma-separated dense matmul kernels to run each config with: auto, "
           "onednn, packed (EngineOptions::dense_kernel). With more than one, "
           "rows are labelled config/kernel.");
+ABSL_FLAG(std::string, kv_cache_dtypes, "f32",
+          "Comma-separated KV-cache precisions to run each config with: f32, "
+          "bf16 (EngineOptions::bf16_kv_cache). With more than one, rows are "
+          "labelled config/dtype.");
 ABSL_FLAG(bool, ff_layers, true,
           "Also time one FF layer alone at the medium shape: dense f 4096 vs "
           "Sparse FF f 6144.");
@@ -91,6 +95,7 @@ struct CaseResult {
 };
 
 absl::StatusOr<CaseResult> RunCase(engine::TerraformerEngine& eng,
+                                   int kv_element_bytes,
                                    const std::string& name, int batch,
                                    int context, const MachineLimits& limits) {
   const engine::ModelConfig& c = eng.model_info().config;
@@ -134,8 +139,8 @@ absl::StatusOr<CaseResult> RunCase(engine::TerraformerEngine& eng,
   r.tokens_per_s = batch * 1000.0 / r.ms_median;
   r.prefill_tokens_per_s = batch * context / prefill_s;
   const int64_t mid_context = context + warmup + steps / 2;
-  const double kv_bytes =
-      2.0 * mid_context * c.d_model * c.n_attention_sublayers() * 4 * batch;
+  const double kv_bytes = 2.0 * mid_context * c.d_model *
+                          c.n_attention_sublayers() * kv_element_bytes * batch;
   r.mb_per_step = (eng.decode_bytes_per_token() + kv_bytes) / 1e6;
   r.gflop_per_step = 2.0 * eng.decode_macs_per_token(mid_context) * batch / 1e9;
   r.bound_ms = std::max(r.mb_per_step / 1e3 / limits.read_gbps,
@@ -278,14 +283,21 @@ nlohmann::json Summarize(const std::vector<CaseResult>& results,
                             {"bound_ms", r.bound_ms}});
     by_case[{r.batch, r.context}][r.config] = r.ms_median;
   }
+  // medium-dense/V against medium-sparse/V, for each variant V.
+  const std::string dense = "medium-dense", sparse = "medium-sparse";
   for (const auto& [key, ms] : by_case) {
-    if (ms.count("medium-dense") && ms.count("medium-sparse")) {
-      const double x = ms.at("medium-dense") / ms.at("medium-sparse");
+    for (const auto& [label, dense_ms] : ms) {
+      if (label.rfind(dense, 0) != 0) continue;
+      const std::string variant = label.substr(dense.size());
+      auto s = ms.find(sparse + variant);
+      if (s == ms.end()) continue;
+      const double x = dense_ms / s->second;
       std::printf(
-          "sparse vs dense decode speedup at batch %d, context %d: %.2fx\n",
-          key.first, key.second, x);
+          "sparse vs dense decode speedup%s at batch %d, context %d: %.2fx\n",
+          variant.c_str(), key.first, key.second, x);
       j["speedups"].push_back({{"batch", key.first},
                                {"context", key.second},
+                               {"variant", variant},
                                {"sparse_vs_dense", x}});
     }
   }
@@ -319,9 +331,43 @@ absl::StatusOr<engine::DenseKernel> ParseKernel(absl::string_view name) {
       "--dense_kernels: '", name, "' is not auto, onednn or packed"));
 }
 
-// Every case of one config with one dense kernel, printed as they finish.
+// One way to run every config: dense kernel and KV-cache precision.
+struct Variant {
+  std::string label;  // appended to the config name when there are several
+  engine::DenseKernel kernel;
+  bool bf16_kv_cache;
+};
+
+// Every combination of --dense_kernels and --kv_cache_dtypes, labelled by
+// the lists that have more than one entry.
+absl::StatusOr<std::vector<Variant>> ParseVariants() {
+  const std::vector<std::string> kernels = absl::StrSplit(
+      absl::GetFlag(FLAGS_dense_kernels), ',', absl::SkipEmpty());
+  const std::vector<std::string> dtypes = absl::StrSplit(
+      absl::GetFlag(FLAGS_kv_cache_dtypes), ',', absl::SkipEmpty());
+  std::vector<Variant> variants;
+  for (const std::string& k : kernels) {
+    TS_ASSIGN_OR_RETURN(engine::DenseKernel kernel, ParseKernel(k));
+    for (const std::string& dtype : dtypes) {
+      if (dtype != "f32" && dtype != "bf16") {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "--kv_cache_dtypes: '", dtype, "' is not f32 or bf16"));
+      }
+      std::string label;
+      if (kernels.size() > 1) absl::StrAppend(&label, "/", k);
+      if (dtypes.size() > 1) absl::StrAppend(&label, "/", dtype);
+      variants.push_back({label, kernel, dtype == "bf16"});
+    }
+  }
+  if (variants.empty())
+    return absl::InvalidArgumentError(
+        "no --dense_kernels or --kv_cache_dtypes");
+  return variants;
+}
+
+// Every case of one config in one variant, printed as they finish.
 absl::Status RunConfig(const std::string& name, const std::string& label,
-                       engine::DenseKernel kernel, const MachineLimits& limits,
+                       const Variant& variant, const MachineLimits& limits,
                        std::vector<CaseResult>* results,
                        nlohmann::json* layer_costs) {
   TS_ASSIGN_OR_RETURN(engine::ModelConfig config, BenchConfig(name));
@@ -332,7 +378,8 @@ absl::Status RunConfig(const std::string& name, const std::string& label,
   engine::EngineOptions options;
   options.bf16_sparse_controller = absl::GetFlag(FLAGS_bf16_sparse_controller);
   options.num_threads = absl::GetFlag(FLAGS_threads);
-  options.dense_kernel = kernel;
+  options.dense_kernel = variant.kernel;
+  options.bf16_kv_cache = variant.bf16_kv_cache;
   options.kv_cache_tokens =
       int64_t(max_b) * (max_c + absl::GetFlag(FLAGS_decode_steps) +
                         absl::GetFlag(FLAGS_warmup_steps) + 32);
@@ -346,7 +393,8 @@ absl::Status RunConfig(const std::string& name, const std::string& label,
   for (int context : contexts) {
     for (int batch : batches) {
       TS_ASSIGN_OR_RETURN(CaseResult r,
-                          RunCase(*eng, label, batch, context, limits));
+                          RunCase(*eng, variant.bf16_kv_cache ? 2 : 4, label,
+                                  batch, context, limits));
       std::printf(
           "%-21s %5d %7d %9.2f %9.2f %9.1f %11.0f %9.1f %9.3f %9.2f %7.2f\n",
           r.config.c_str(), r.batch, r.context, r.ms_median, r.ms_p90,
@@ -370,25 +418,19 @@ int Main() {
       engine::OnednnMatmulKeepsWeightsPlain() ? "plain (auto = packed)"
                                               : "blocked (auto = onednn)");
   // Flags are checked before the first (minutes-long) case runs.
-  std::vector<std::pair<std::string, engine::DenseKernel>> kernels;
-  for (absl::string_view k : absl::StrSplit(absl::GetFlag(FLAGS_dense_kernels),
-                                            ',', absl::SkipEmpty())) {
-    absl::StatusOr<engine::DenseKernel> kernel = ParseKernel(k);
-    if (!kernel.ok()) {
-      std::fprintf(stderr, "%s\n", kernel.status().ToString().c_str());
-      return 2;
-    }
-    kernels.push_back({std::string(k), *kernel});
+  absl::StatusOr<std::vector<Variant>> variants = ParseVariants();
+  if (!variants.ok()) {
+    std::fprintf(stderr, "%s\n", variants.status().ToString().c_str());
+    return 2;
   }
   std::vector<CaseResult> results;
   nlohmann::json layer_costs;
   for (absl::string_view name :
        absl::StrSplit(absl::GetFlag(FLAGS_configs), ',', absl::SkipEmpty())) {
-    for (const auto& [k, kernel] : kernels) {
-      const std::string label =
-          kernels.size() > 1 ? absl::StrCat(name, "/", k) : std::string(name);
-      absl::Status s = RunConfig(std::string(name), label, kernel, limits,
-                                 &results, &layer_costs);
+    for (const Variant& v : *variants) {
+      const std::string label = absl::StrCat(name, v.label);
+      absl::Status s = RunConfig(std::string(name), label, v, limits, &results,
+                                 &layer_costs);
       if (!s.ok()) {
         std::fprintf(stderr, "%s\n", s.ToString().c_str());
         return absl::IsInvalidArgument(s) || absl::IsNotFound(s) ? 2 : 1;

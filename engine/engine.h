@@ -103,6 +103,11 @@ struct EngineOptions {
   int64_t kv_cache_tokens = 0;
   int64_t kv_cache_bytes = 0;
   int kv_block_size = 16;  // positions per block
+  // Hold cached keys and values in bfloat16: half the KV bytes, which decode
+  // attention streams every step (most of a sparse model's bytes at long
+  // contexts or large batches), and twice the positions in the same memory.
+  // Changes logits slightly, so off by default.
+  bool bf16_kv_cache = false;
   // Hold the Sparse FF controller weights (m1, m2) in bfloat16 and multiply
   // them with the project's bf16 GEMV: half the bytes of the part of a sparse
   // layer that every token reads in full. Changes logits slightly (argmax ties

@@ -50,8 +50,9 @@ absl::StatusOr<std::unique_ptr<TerraformerEngine>> TerraformerEngine::Create(
   if (options.kv_block_size <= 0) {
     return absl::InvalidArgumentError("kv_block_size must be > 0");
   }
-  const int64_t bytes_per_token =
-      int64_t(config.n_attention_sublayers()) * 2 * config.d_model * 4;
+  const int64_t bytes_per_token = int64_t(config.n_attention_sublayers()) * 2 *
+                                  config.d_model *
+                                  (options.bf16_kv_cache ? 2 : 4);
   int64_t tokens = options.kv_cache_tokens;
   if (tokens <= 0 && options.kv_cache_bytes > 0)
     tokens = options.kv_cache_bytes / bytes_per_token;
@@ -63,7 +64,8 @@ absl::StatusOr<std::unique_ptr<TerraformerEngine>> TerraformerEngine::Create(
   TS_ASSIGN_OR_RETURN(
       e->pool_,
       KvBlockPool::Create(static_cast<int>(blocks), options.kv_block_size,
-                          config.n_attention_sublayers(), config.d_model));
+                          config.n_attention_sublayers(), config.d_model,
+                          options.bf16_kv_cache));
   e->num_threads_ = options.num_threads;
   e->info_.model_id = model_id;
   e->info_.config = model_config;

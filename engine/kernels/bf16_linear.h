@@ -11,13 +11,10 @@
 #include <memory>
 #include <vector>
 
+#include "engine/kernels/bf16.h"
 #include "engine/kernels/linear.h"
 
 namespace terraserve::engine {
-
-// Round-to-nearest-even f32 -> bf16 bits, and back.
-uint16_t FloatToBf16(float f);
-float Bf16ToFloat(uint16_t b);
 
 // `weight` is [k, n] f32 row-major (rounded to bf16 here), `bias` empty or [n]
 // (kept f32).

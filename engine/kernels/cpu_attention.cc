@@ -9,7 +9,8 @@
 // for every head, reading each block's keys and then its values as single
 // contiguous runs, and leaves a partial softmax (max, sum, weighted values) per
 // head that a short merge combines. Queries of prefill chunks reuse the same
-// keys across rows from cache and keep one item per (sequence, head).
+// keys across rows from cache and keep one item per (sequence, head). A bf16
+// cache (KvView::bf16) is widened a block run at a time as it is read.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -25,6 +26,20 @@ namespace {
 // keep a stream going, few enough that one sequence still feeds the team.
 constexpr int64_t kChunkPositions = 64;
 
+// `run` rows of head h from position p (within one block) as f32: in place for
+// an f32 cache, else widened into this thread's scratch (a few KB, from L1),
+// so the dot and GEMV kernels serve both precisions.
+const float* RunF32(const KvView& kv, int64_t p, int h, int64_t run,
+                    bool values) {
+  if (!kv.bf16) return values ? kv.value(p, h) : kv.key(p, h);
+  thread_local std::vector<float> wide;
+  const int64_t n = run * kv.head_dim;
+  wide.resize(static_cast<size_t>(n));
+  const uint16_t* src = values ? kv.value16(p, h) : kv.key16(p, h);
+  for (int64_t i = 0; i < n; ++i) wide[i] = Bf16ToFloat(src[i]);
+  return wide.data();
+}
+
 // scores[i] = (qh . key(p0 + i, h)) / sqrt(dh) for positions [p0, p1).
 void Scores(const float* qh, int64_t p0, int64_t p1, int h, const KvView& kv,
             float* scores) {
@@ -32,7 +47,7 @@ void Scores(const float* qh, int64_t p0, int64_t p1, int h, const KvView& kv,
   for (int64_t p = p0; p < p1;) {
     const int64_t run =
         std::min<int64_t>(p1 - p, kv.block_size - p % kv.block_size);
-    const float* keys = kv.key(p, h);
+    const float* keys = RunF32(kv, p, h, run, /*values=*/false);
     float* sc = scores + (p - p0);
     int64_t i = 0;
     for (; i + 8 <= run; i += 8) Dot8(qh, keys + i * dh, dh, dh, sc + i);
@@ -61,7 +76,8 @@ void WeightedValues(const float* weights, int64_t p0, int64_t p1, int h,
   for (int64_t p = p0; p < p1;) {
     const int64_t run =
         std::min<int64_t>(p1 - p, kv.block_size - p % kv.block_size);
-    GemvAccumulate(weights + (p - p0), kv.value(p, h), run, dh, dh, oh);
+    GemvAccumulate(weights + (p - p0), RunF32(kv, p, h, run, /*values=*/true),
+                   run, dh, dh, oh);
     p += run;
   }
 }

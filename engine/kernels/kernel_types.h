@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "engine/kernels/bf16.h"
+
 namespace terraserve::engine {
 
 // One sequence's keys and values for one attention sublayer in the paged KV
@@ -15,25 +17,57 @@ namespace terraserve::engine {
 // positions are then contiguous, so decode attention streams them; a
 // position-major layout would put each position's slice of a head on its own 4
 // KiB page (d 1024), defeating the hardware prefetcher.
+//
+// With bf16 set, the pool holds bfloat16 (uint16_t) elements instead of f32
+// and offsets count those: half the bytes for attention to stream, at bf16
+// precision for the cached keys and values.
 struct KvView {
-  float* pool = nullptr;
+  void* pool = nullptr;
   const int32_t* blocks = nullptr;
   int block_size = 0;
   int d = 0;
-  int64_t block_stride = 0;
-  int64_t v_offset = 0;
+  int64_t block_stride = 0;  // elements
+  int64_t v_offset = 0;      // elements
   int head_dim = 0;
+  bool bf16 = false;
 
-  float* key(int64_t p, int h) const {
-    return pool + blocks[p / block_size] * block_stride +
+  // Element offset of position p's key for head h.
+  int64_t offset(int64_t p, int h) const {
+    return blocks[p / block_size] * block_stride +
            (int64_t(h) * block_size + p % block_size) * head_dim;
   }
+  // f32 caches only.
+  float* key(int64_t p, int h) const {
+    return static_cast<float*>(pool) + offset(p, h);
+  }
   float* value(int64_t p, int h) const { return key(p, h) + v_offset; }
+  // bf16 caches only.
+  uint16_t* key16(int64_t p, int h) const {
+    return static_cast<uint16_t*>(pool) + offset(p, h);
+  }
+  uint16_t* value16(int64_t p, int h) const { return key16(p, h) + v_offset; }
+  // Element i of position p's key / value for head h, either precision.
+  float KeyAt(int64_t p, int h, int i) const {
+    return bf16 ? Bf16ToFloat(key16(p, h)[i]) : key(p, h)[i];
+  }
+  float ValueAt(int64_t p, int h, int i) const {
+    return bf16 ? Bf16ToFloat(value16(p, h)[i]) : value(p, h)[i];
+  }
   // Stores position p's key and value rows (d floats each, heads side by side).
   void Store(int64_t p, const float* k_row, const float* v_row) const {
     for (int h = 0; h * head_dim < d; ++h) {
-      std::memcpy(key(p, h), k_row + h * head_dim, sizeof(float) * head_dim);
-      std::memcpy(value(p, h), v_row + h * head_dim, sizeof(float) * head_dim);
+      const float* k = k_row + h * head_dim;
+      const float* v = v_row + h * head_dim;
+      if (bf16) {
+        uint16_t *kd = key16(p, h), *vd = value16(p, h);
+        for (int i = 0; i < head_dim; ++i) {
+          kd[i] = FloatToBf16(k[i]);
+          vd[i] = FloatToBf16(v[i]);
+        }
+      } else {
+        std::memcpy(key(p, h), k, sizeof(float) * head_dim);
+        std::memcpy(value(p, h), v, sizeof(float) * head_dim);
+      }
     }
   }
 };

@@ -61,7 +61,7 @@ void AttentionOne(const float* q, int T, int64_t start, bool causal,
       for (int64_t p = 0; p < len; ++p) {
         double acc = 0;
         for (int i = 0; i < dh; ++i)
-          acc += double(q[t * d + h * dh + i]) * kv.key(p, h)[i];
+          acc += double(q[t * d + h * dh + i]) * kv.KeyAt(p, h, i);
         s[p] = acc / std::sqrt(double(dh));
         mx = std::max(mx, s[p]);
       }
@@ -69,7 +69,8 @@ void AttentionOne(const float* q, int T, int64_t start, bool causal,
       for (auto& v : s) sum += (v = std::exp(v - mx));
       for (int i = 0; i < dh; ++i) {
         double acc = 0;
-        for (int64_t p = 0; p < len; ++p) acc += s[p] / sum * kv.value(p, h)[i];
+        for (int64_t p = 0; p < len; ++p)
+          acc += s[p] / sum * kv.ValueAt(p, h, i);
         out[t * d + h * dh + i] = static_cast<float>(acc);
       }
     }

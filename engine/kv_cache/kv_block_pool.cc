@@ -43,7 +43,8 @@ int64_t KvLease::capacity_tokens() const {
 }
 
 absl::StatusOr<std::unique_ptr<KvBlockPool>> KvBlockPool::Create(
-    int num_blocks, int block_size, int n_attention_sublayers, int d) {
+    int num_blocks, int block_size, int n_attention_sublayers, int d,
+    bool bf16) {
   if (num_blocks <= 0 || block_size <= 0 || n_attention_sublayers <= 0 ||
       d <= 0) {
     return absl::InvalidArgumentError(
@@ -56,11 +57,13 @@ absl::StatusOr<std::unique_ptr<KvBlockPool>> KvBlockPool::Create(
   pool->n_sublayers_ = n_attention_sublayers;
   pool->d_ = d;
   pool->block_stride_ = int64_t(n_attention_sublayers) * 2 * block_size * d;
-  const int64_t floats = pool->block_stride_ * num_blocks;
-  pool->data_.reset(new (std::nothrow) float[floats]);
+  pool->bf16_ = bf16;
+  // block_stride_ is even, so bf16 elements fill whole floats.
+  const int64_t bytes = pool->block_bytes() * num_blocks;
+  pool->data_.reset(new (std::nothrow) float[bytes / 4]);
   if (pool->data_ == nullptr) {
     return absl::ResourceExhaustedError(
-        absl::StrCat("cannot allocate ", floats * 4, " bytes of KV cache"));
+        absl::StrCat("cannot allocate ", bytes, " bytes of KV cache"));
   }
   pool->free_.reserve(num_blocks);
   for (int b = num_blocks - 1; b >= 0; --b) pool->free_.push_back(b);
@@ -91,7 +94,9 @@ KvView KvBlockPool::View(int sublayer, const std::vector<int32_t>& blocks,
                          int head_dim) {
   TS_CHECK(head_dim > 0 && d_ % head_dim == 0) << "head_dim " << head_dim;
   KvView v;
-  v.pool = data_.get() + int64_t(sublayer) * 2 * block_size_ * d_;
+  v.pool = reinterpret_cast<char*>(data_.get()) +
+           int64_t(sublayer) * 2 * block_size_ * d_ * element_bytes();
+  v.bf16 = bf16_;
   v.blocks = blocks.data();
   v.block_size = block_size_;
   v.d = d_;

@@ -41,9 +41,11 @@ class KvLease {
 
 class KvBlockPool {
  public:
-  // RESOURCE_EXHAUSTED if the memory cannot be allocated.
+  // RESOURCE_EXHAUSTED if the memory cannot be allocated. bf16: hold keys and
+  // values in bfloat16 (KvView::bf16), half the bytes of f32.
   static absl::StatusOr<std::unique_ptr<KvBlockPool>> Create(
-      int num_blocks, int block_size, int n_attention_sublayers, int d);
+      int num_blocks, int block_size, int n_attention_sublayers, int d,
+      bool bf16 = false);
 
   // Blocks for `num_tokens` positions, or RESOURCE_EXHAUSTED when fewer are
   // free.
@@ -56,9 +58,8 @@ class KvBlockPool {
     return (num_tokens + block_size_ - 1) / block_size_;
   }
   // Bytes one block takes (keys and values of every attention sublayer).
-  int64_t block_bytes() const {
-    return block_stride_ * static_cast<int64_t>(sizeof(float));
-  }
+  int64_t block_bytes() const { return block_stride_ * element_bytes(); }
+  int element_bytes() const { return bf16_ ? 2 : 4; }
 
   // Keys/values of attention sublayer `sublayer` for the given blocks, laid
   // out for heads of `head_dim` floats (which must divide d).
@@ -70,8 +71,9 @@ class KvBlockPool {
   void Free(const std::vector<int32_t>& blocks);
 
   int num_blocks_ = 0, block_size_ = 0, n_sublayers_ = 0, d_ = 0;
-  int64_t block_stride_ = 0;  // floats per block
-  std::unique_ptr<float[]> data_;
+  int64_t block_stride_ = 0;  // elements per block
+  bool bf16_ = false;
+  std::unique_ptr<float[]> data_;  // f32 elements, or pairs of bf16 ones
   std::vector<int32_t> free_;
 };
 

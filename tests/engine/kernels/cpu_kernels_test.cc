@@ -97,29 +97,40 @@ TEST(CpuKernelsTest, SoftmaxAndEmbedMatchReference) {
 
 TEST(CpuKernelsTest, AttentionOverPagedCacheMatchesReference) {
   std::mt19937 rng(4);
-  for (bool causal : {true, false})
-    for (int block_size : {1, 4, 6, 16}) {
-      for (auto [T, start] :
-           {std::pair<int, int>{1, 0}, {1, 9}, {1, 130}, {6, 0}, {5, 11}}) {
-        const int heads = 4, d = 32, len = start + T;
-        const int n_blocks = (len + block_size - 1) / block_size + 2;
-        std::vector<float> pool =
-            Random(size_t(n_blocks) * 2 * block_size * d, rng);
-        std::vector<int32_t> blocks(n_blocks);
-        for (int i = 0; i < n_blocks; ++i)
-          blocks[i] = n_blocks - 1 - i;  // scattered
-        KvView kv{pool.data(),          blocks.data(),           block_size, d,
-                  2LL * block_size * d, int64_t(block_size) * d, d / heads};
-        auto q = Random(T * d, rng);
-        std::vector<float> a(T * d), b(T * d);
-        AttentionJob ja{q.data(), T, start, kv, a.data(), causal};
-        AttentionJob jb{q.data(), T, start, kv, b.data(), causal};
-        kernels::Attention(&ja, 1, heads);
-        reference::Attention(&jb, 1, heads);
-        EXPECT_LT(MaxAbsDiff(a, b), 1e-5)
-            << "bs=" << block_size << " T=" << T << " causal=" << causal;
+  for (bool bf16 : {false, true})
+    for (bool causal : {true, false})
+      for (int block_size : {1, 4, 6, 16}) {
+        for (auto [T, start] :
+             {std::pair<int, int>{1, 0}, {1, 9}, {1, 130}, {6, 0}, {5, 11}}) {
+          const int heads = 4, d = 32, len = start + T;
+          const int n_blocks = (len + block_size - 1) / block_size + 2;
+          std::vector<float> pool =
+              Random(size_t(n_blocks) * 2 * block_size * d, rng);
+          std::vector<uint16_t> pool16(pool.size());
+          for (size_t i = 0; i < pool.size(); ++i)
+            pool16[i] = FloatToBf16(pool[i]);
+          std::vector<int32_t> blocks(n_blocks);
+          for (int i = 0; i < n_blocks; ++i)
+            blocks[i] = n_blocks - 1 - i;  // scattered
+          KvView kv{bf16 ? static_cast<void*>(pool16.data()) : pool.data(),
+                    blocks.data(),
+                    block_size,
+                    d,
+                    2LL * block_size * d,
+                    int64_t(block_size) * d,
+                    d / heads,
+                    bf16};
+          auto q = Random(T * d, rng);
+          std::vector<float> a(T * d), b(T * d);
+          AttentionJob ja{q.data(), T, start, kv, a.data(), causal};
+          AttentionJob jb{q.data(), T, start, kv, b.data(), causal};
+          kernels::Attention(&ja, 1, heads);
+          reference::Attention(&jb, 1, heads);
+          EXPECT_LT(MaxAbsDiff(a, b), 1e-5)
+              << "bs=" << block_size << " T=" << T << " causal=" << causal
+              << " bf16=" << bf16;
+        }
       }
-    }
 }
 
 TEST(CpuKernelsTest, BatchedAttentionMatchesReferencePerSequence) {

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <vector>
 
 #include "tests/testing/status_matchers.h"
 
@@ -45,6 +46,40 @@ TEST(KvBlockPoolTest, ViewsOfDifferentSublayersAndBlocksDoNotAlias) {
       for (int h = 0; h < 2; ++h) {  // d 4 = two heads of 2 floats
         EXPECT_TRUE(addresses.insert(v.key(p, h)).second);
         EXPECT_TRUE(addresses.insert(v.value(p, h)).second);
+      }
+    }
+  }
+}
+
+TEST(KvBlockPoolTest, Bf16PoolTakesHalfTheBytesAndStoresRoundedValues) {
+  ASSERT_OK_AND_ASSIGN(auto f32, KvBlockPool::Create(3, 2, 2, 4));
+  ASSERT_OK_AND_ASSIGN(auto bf16, KvBlockPool::Create(3, 2, 2, 4, true));
+  EXPECT_EQ(bf16->block_bytes() * 2, f32->block_bytes());
+  ASSERT_OK_AND_ASSIGN(KvLease lease, bf16->Reserve(6));
+  // Every (sublayer, position) stores distinct values; reading them all back
+  // afterwards shows no two share storage.
+  auto value = [](int sub, int p, int i) {
+    return 1.0f + sub * 100 + p * 10 + i + 0.001f;
+  };
+  for (int sub = 0; sub < 2; ++sub) {
+    KvView v = bf16->View(sub, lease.blocks(), /*head_dim=*/2);
+    EXPECT_TRUE(v.bf16);
+    for (int p = 0; p < 6; ++p) {
+      std::vector<float> k(4), val(4);
+      for (int i = 0; i < 4; ++i) {
+        k[i] = value(sub, p, i);
+        val[i] = -k[i];
+      }
+      v.Store(p, k.data(), val.data());
+    }
+  }
+  for (int sub = 0; sub < 2; ++sub) {
+    KvView v = bf16->View(sub, lease.blocks(), /*head_dim=*/2);
+    for (int p = 0; p < 6; ++p) {
+      for (int i = 0; i < 4; ++i) {
+        const float want = Bf16ToFloat(FloatToBf16(value(sub, p, i)));
+        EXPECT_EQ(v.KeyAt(p, i / 2, i % 2), want);
+        EXPECT_EQ(v.ValueAt(p, i / 2, i % 2), -want);
       }
     }
   }
