@@ -328,6 +328,24 @@ TEST(GenerationDummyWeightsTest, ServesAShapeWithoutAWeightsFile) {
       << refused.output;
 }
 
+TEST(GenerationBf16KvCacheTest, ServesTheBundledModel) {
+  auto server = ServerProcess::Start(
+      {"--model_dir=" + testing::TestModelDir(), "--kv_cache_dtype=bf16"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::TextGeneration::NewStub(grpc::CreateChannel(
+      (*server)->address(), grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  GenerateRequest r;
+  r.set_text("The cache holds half the bytes");
+  r.mutable_stopping()->set_max_new_tokens(16);
+  r.mutable_stopping()->set_ignore_eos(true);
+  v1::GenerateResponse out;
+  ASSERT_TRUE(stub->Generate(&ctx, r, &out).ok());
+  EXPECT_EQ(out.token_ids_size(), 16);
+  EXPECT_FALSE(out.text().empty());
+}
+
 TEST(GenerationEncoderDecoderTest, TheDecoderContinuesTheEncodedPrompt) {
   // The bundled model's shape as a Terraformer encoder-decoder (2 encoder
   // blocks), with dummy weights: the prompt is the encoder's input.

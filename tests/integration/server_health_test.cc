@@ -73,6 +73,12 @@ TEST(ServerHealthTest, BadFlagExitsNonZeroWithMessage) {
   EXPECT_NE(result.output.find("--port must be in [0, 65535]"),
             std::string::npos)
       << result.output;
+  result = testing::RunCommand({TERRASERVE_SERVER_BIN, "--kv_cache_dtype=fp8"},
+                               absl::Seconds(20));
+  EXPECT_EQ(result.exit_code, 2);
+  EXPECT_NE(result.output.find("--kv_cache_dtype must be f32 or bf16"),
+            std::string::npos)
+      << result.output;
 }
 
 TEST(ServerHealthTest, HelpDescribesFlags) {
