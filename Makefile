@@ -84,6 +84,9 @@ bench: build-release
 	  --batch_sizes=1 --contexts=64,1024 --decode_steps=16 --ff_layers=false \
 	  --json_out=docs/bench/engine_contexts.json | tee docs/bench/engine_contexts.txt
 	build/release/bench/terraserve-bench --configs=medium-dense,medium-sparse \
+	  --kv_cache_dtypes=f32,bf16 --batch_sizes=1,16 --contexts=256 --decode_steps=16 \
+	  --ff_layers=false --json_out=docs/bench/kv_dtypes.json | tee docs/bench/kv_dtypes.txt
+	build/release/bench/terraserve-bench --configs=medium-dense,medium-sparse \
 	  --dense_kernels=onednn,packed --batch_sizes=1,16 --contexts=256 --decode_steps=16 \
 	  --ff_layers=false --json_out=docs/bench/dense_kernels.json | tee docs/bench/dense_kernels.txt
 	bench/server_bench.sh bench/configs/medium-sparse-v2048.json docs/bench \

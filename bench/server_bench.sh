@@ -28,8 +28,19 @@ for _ in $(seq 600); do [[ -s "$MODEL/port" ]] && break; sleep 0.1; done
 ADDR=127.0.0.1:$(cut -d' ' -f1 "$MODEL/port")
 
 # Prompts of 32 tokens, 64 new tokens each: the engine figure is at context
-# 32, where the streams' decoding starts.
-for c in 1 4 16; do
+# 32, where the streams' decoding starts. The host's speed drifts by tens of
+# percent between minutes, so one stream (where the server's own cost shows)
+# is measured three times, each server run next to an engine run.
+for rep in 1 2 3; do
+  "$BIN/bench/terraserve-load" --addr="$ADDR" --concurrency=1 --requests=4 \
+    --prompt_tokens=32:32 --output_tokens=64:64 --vocab=2000 \
+    --json_out="$OUT/${NAME}_rep${rep}_load_c1.json"
+  "$BIN/bench/terraserve-bench" --configs="$CONFIG" --batch_sizes=1 --contexts=32 \
+    --decode_steps=64 --ff_layers=false --threads="$THREADS" \
+    --json_out="$OUT/${NAME}_rep${rep}_engine.json"
+done
+cp "$OUT/${NAME}_rep3_load_c1.json" "$OUT/${NAME}_load_c1.json"
+for c in 4 16; do
   "$BIN/bench/terraserve-load" --addr="$ADDR" --concurrency=$c --requests=$((c * 2)) \
     --prompt_tokens=32:32 --output_tokens=64:64 --vocab=2000 \
     --json_out="$OUT/${NAME}_load_c$c.json"
@@ -40,9 +51,19 @@ kill "$SERVER"; wait "$SERVER" || true
   --json_out="$OUT/${NAME}_engine.json"
 
 /usr/bin/python3 - "$OUT" "$NAME" <<'EOF'
-import json, sys
+import json, statistics, sys
 out, name = sys.argv[1], sys.argv[2]
-eng = {r["batch"]: r for r in json.load(open(f"{out}/{name}_engine.json"))["results"]}
+def engine(path):
+    return {r["batch"]: r for r in json.load(open(path))["results"]}
+overheads = []
+for rep in (1, 2, 3):
+    e = engine(f"{out}/{name}_rep{rep}_engine.json")[1]["ms_per_token_median"]
+    s = json.load(open(f"{out}/{name}_rep{rep}_load_c1.json"))["itl_ms"]["p50"]
+    overheads.append(s / e - 1)
+    print(f" 1 stream, pair {rep}: engine {e:.2f} ms/step, server ITL p50 {s:.2f} ms "
+          f"({(s / e - 1) * 100:+.1f}%)")
+print(f" 1 stream: median server overhead {statistics.median(overheads) * 100:+.1f}%")
+eng = engine(f"{out}/{name}_engine.json")
 for c in (1, 4, 16):
     load = json.load(open(f"{out}/{name}_load_c{c}.json"))
     e = eng[c]["ms_per_token_median"]
