@@ -91,15 +91,27 @@ BENCHMARK(BM_SparseFfRow);
 
 void BM_CausalConv(benchmark::State& state) {
   const int S = 16, M = 64, kL = 3, kS = static_cast<int>(state.range(0));
-  auto hist = Random(2 * S * M), y = Random(S * M), w = Random(kL * kS * M * M),
+  // Weights of 48 layers' convolutions, used in turn, so that (as in a
+  // model's decode step) they come from memory.
+  const int copies = 48;
+  const int64_t wsize = int64_t(kL) * kS * M * M;
+  auto hist = Random(2 * S * M), y = Random(S * M), w = Random(wsize * copies),
        b = Random(M);
+  for (int i = 0; i < copies; ++i) {  // the layout CausalConv reads
+    std::vector<float> one(w.begin() + i * wsize, w.begin() + (i + 1) * wsize);
+    one = kernels::PackConvWeight(one, kL, kS, M);
+    std::copy(one.begin(), one.end(), w.begin() + i * wsize);
+  }
   std::vector<float> out(S * M);
+  int call = 0;
   for (auto _ : state) {
-    const CausalConvJob job{hist.data(), y.data(), 1,         kS,
-                            w.data(),    b.data(), out.data()};
+    const CausalConvJob job{
+        hist.data(), y.data(),  1, kS, w.data() + (call++ % copies) * wsize,
+        b.data(),    out.data()};
     kernels::CausalConv(&job, 1, S, M, kL);
     benchmark::DoNotOptimize(out.data());
   }
+  state.SetBytesProcessed(state.iterations() * wsize * 4);
 }
 BENCHMARK(BM_CausalConv)->Arg(3)->Arg(1);
 

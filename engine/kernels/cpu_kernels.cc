@@ -147,10 +147,15 @@ void BlockArgmax(const float* logits, int64_t rows, int n_blocks, int block,
 
 namespace {
 
+// Output columns per item of the convolution, and so per packed weight block.
+int ConvColumns(int M) { return M % 16 == 0 ? 16 : M; }
+
 // Output columns [j0, j0 + cols) of every module at row t of one job.
 void ConvItem(const CausalConvJob& job, int t, int j0, int cols, int S, int M,
               int kL) {
   const int half = (job.kS - 1) / 2, width = S * M;
+  // This item's weights: every tap's M x cols slice, contiguous.
+  const float* w = job.weight + int64_t(j0 / cols) * kL * job.kS * M * cols;
   float* o = job.out + int64_t(t) * width + j0;
   for (int s = 0; s < S; ++s)
     std::memcpy(o + int64_t(s) * M, job.bias + j0, sizeof(float) * cols);
@@ -163,13 +168,29 @@ void ConvItem(const CausalConvJob& job, int t, int j0, int cols, int S, int M,
       const int s0 = std::max(0, half - j), s1 = std::min(S, S + half - j);
       if (s0 >= s1) continue;
       GemmAccumulate(in + int64_t(s0 - half + j) * M, M,
-                     job.weight + (int64_t(i) * job.kS + j) * M * M + j0, M, M,
-                     cols, o + int64_t(s0) * M, M, s1 - s0);
+                     w + (int64_t(i) * job.kS + j) * M * cols, cols, M, cols,
+                     o + int64_t(s0) * M, M, s1 - s0);
     }
   }
 }
 
 }  // namespace
+
+std::vector<float> PackConvWeight(const std::vector<float>& hwio, int kL,
+                                  int kS, int M) {
+  const int cols = ConvColumns(M), taps = kL * kS;
+  std::vector<float> packed(hwio.size());
+  for (int blk = 0; blk < M / cols; ++blk) {
+    for (int tap = 0; tap < taps; ++tap) {
+      for (int r = 0; r < M; ++r) {
+        std::copy_n(
+            hwio.data() + (int64_t(tap) * M + r) * M + blk * cols, cols,
+            packed.data() + ((int64_t(blk) * taps + tap) * M + r) * cols);
+      }
+    }
+  }
+  return packed;
+}
 
 void CausalConv(const CausalConvJob* jobs, int n_jobs, int S, int M, int kL) {
   // Each tap is one small GEMM: the modules of a position (rows M apart)
@@ -177,7 +198,7 @@ void CausalConv(const CausalConvJob* jobs, int n_jobs, int S, int M, int kL) {
   // module. Items are (job, position, 16 output columns), independent of each
   // other, the whole row when M is not a multiple of 16; every job of the
   // batch shares one fork/join.
-  const int cols = M % 16 == 0 ? 16 : M, blocks = M / cols;
+  const int cols = ConvColumns(M), blocks = M / cols;
   std::vector<std::pair<int, int>> items;  // (job, t * blocks + block)
   int64_t work = 0;
   for (int j = 0; j < n_jobs; ++j) {

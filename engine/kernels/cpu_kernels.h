@@ -5,6 +5,7 @@
 #define TERRASERVE_ENGINE_KERNELS_CPU_KERNELS_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "engine/kernels/kernel_types.h"
 
@@ -47,7 +48,15 @@ void BlockArgmax(const float* logits, int64_t rows, int n_blocks, int block,
 // Causal convolution over (length, module), as trax LocallyConvDense
 // (spec 2.2), for every job at once (CausalConvJob: one sequence and one
 // kernel each); modules S of M channels, kL taps over length.
+// Weights must be laid out by PackConvWeight: each item's columns of every
+// tap contiguous, so it reads one stream rather than a line every M floats.
 void CausalConv(const CausalConvJob* jobs, int n_jobs, int S, int M, int kL);
+
+// A [kL, kS, M, M] (HWIO) kernel in the layout CausalConv reads:
+// [M / c, kL * kS, M, c] with c = 16 output columns when M is a multiple of
+// 16, else c = M (then the layout is unchanged).
+std::vector<float> PackConvWeight(const std::vector<float>& hwio, int kL,
+                                  int kS, int M);
 
 }  // namespace terraserve::engine::kernels
 

@@ -100,7 +100,8 @@ struct SparseFfWeights {
 
 // One sequence's causal convolution (kernels::CausalConv): input rows are
 // history (kL-1 rows) followed by T new rows y, each [S * M]; weight
-// [kL, kS, M, M] (HWIO), bias [M]; out [T, S * M].
+// [kL, kS, M, M] (HWIO) packed by kernels::PackConvWeight, bias [M];
+// out [T, S * M].
 struct CausalConvJob {
   const float* history = nullptr;
   const float* y = nullptr;

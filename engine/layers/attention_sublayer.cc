@@ -52,8 +52,9 @@ absl::StatusOr<std::unique_ptr<AttentionSublayer>> AttentionSublayer::Load(
   const char* names[3] = {"conv_q", "conv_k", "conv_v"};
   for (int c = 0; c < 3; ++c) {
     const int kS = c == 2 ? 1 : 3;
-    TS_ASSIGN_OR_RETURN(layer->conv_w_[c],
+    TS_ASSIGN_OR_RETURN(auto w,
                         loader.Take(a + names[c] + ".weight", {kL, kS, M, M}));
+    layer->conv_w_[c] = kernels::PackConvWeight(w, kL, kS, M);
     TS_ASSIGN_OR_RETURN(layer->conv_b_[c],
                         loader.Take(a + names[c] + ".bias", {M}));
   }

@@ -269,11 +269,13 @@ TEST(CpuKernelsTest, CausalConvMatchesReference) {
     // Alone, and batched with a second job of another length and kernel.
     auto y2 = Random((T + 2) * S * M, rng), w2 = Random(kL * M * M, rng);
     std::vector<float> a2((T + 2) * S * M), r2(a2.size());
+    const auto pw = kernels::PackConvWeight(w, kL, kS, M),
+               pw2 = kernels::PackConvWeight(w2, kL, 1, M);
     const CausalConvJob job{hist.data(), y.data(), T,       kS,
-                            w.data(),    b.data(), a.data()};
+                            pw.data(),   b.data(), a.data()};
     const CausalConvJob jobs[2] = {
         job,
-        {hist.data(), y2.data(), T + 2, 1, w2.data(), b.data(), a2.data()}};
+        {hist.data(), y2.data(), T + 2, 1, pw2.data(), b.data(), a2.data()}};
     reference::CausalConv(hist.data(), y.data(), T, S, M, kL, kS, w.data(),
                           b.data(), r.data());
     reference::CausalConv(hist.data(), y2.data(), T + 2, S, M, kL, 1, w2.data(),
