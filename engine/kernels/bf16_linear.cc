@@ -39,12 +39,24 @@ void GemvAccumulateBf16Slice(const float* x, const uint16_t* w, int64_t k,
   }
 }
 
+// W is held as panels of kPanel columns, each its k rows contiguous, so every
+// item of the team's loop reads one stream (a row-major slice would read a
+// short run every n values).
+constexpr int64_t kPanel = 32;
+
 class Bf16Linear final : public Linear {
  public:
   Bf16Linear(const std::vector<float>& w, std::vector<float> b, int64_t k,
              int64_t n)
       : w_(w.size()), b_(std::move(b)), k_(k), n_(n) {
-    for (size_t i = 0; i < w.size(); ++i) w_[i] = FloatToBf16(w[i]);
+    for (int64_t lo = 0; lo < n; lo += kPanel) {
+      const int64_t width = std::min(kPanel, n - lo);
+      uint16_t* panel = w_.data() + lo * k;
+      for (int64_t c = 0; c < k; ++c) {
+        for (int64_t j = 0; j < width; ++j)
+          panel[c * width + j] = FloatToBf16(w[c * n + lo + j]);
+      }
+    }
   }
   int64_t in_features() const override { return k_; }
   int64_t out_features() const override { return n_; }
@@ -53,20 +65,19 @@ class Bf16Linear final : public Linear {
   }
   absl::Status Forward(const float* x, int64_t m, float* y) override {
     for (int64_t r = 0; r < m; ++r) {
-      float* yr = y + r * n_;
       if (b_.empty()) {
-        std::memset(yr, 0, sizeof(float) * n_);
+        std::memset(y + r * n_, 0, sizeof(float) * n_);
       } else {
-        std::memcpy(yr, b_.data(), sizeof(float) * n_);
+        std::memcpy(y + r * n_, b_.data(), sizeof(float) * n_);
       }
-      // Column slices of 256 over the OpenMP team: each thread streams its own
-      // part of W.
-      const int64_t slices = (n_ + 255) / 256;
+    }
+    const int64_t panels = (n_ + kPanel - 1) / kPanel;
 #pragma omp parallel for schedule(static) if (k_ * n_ >= (int64_t(1) << 16))
-      for (int64_t s = 0; s < slices; ++s) {
-        const int64_t lo = s * 256, width = std::min<int64_t>(256, n_ - lo);
-        GemvAccumulateBf16Slice(x + r * k_, w_.data() + lo, k_, width, n_,
-                                yr + lo);
+    for (int64_t p = 0; p < panels; ++p) {
+      const int64_t lo = p * kPanel, width = std::min(kPanel, n_ - lo);
+      for (int64_t r = 0; r < m; ++r) {
+        GemvAccumulateBf16Slice(x + r * k_, w_.data() + lo * k_, k_, width,
+                                width, y + r * n_ + lo);
       }
     }
     return absl::OkStatus();

@@ -1,5 +1,7 @@
 #include "engine/kernels/cpu_kernels.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -70,16 +72,21 @@ void SparseFfDots(const float* x, const int32_t* idx, const float* probs,
   }
 }
 
-// Columns [lo, lo + n) of one row: y = b2 + sum_b h[b] * chosen W2 row.
+// One row: y = init + sum over blocks [b0, b1) of h[b] * chosen W2 row, where
+// init is b2, or zero when null.
 void SparseFfSums(const int32_t* idx, const float* h, const SparseFfWeights& w,
-                  int lo, int n, float* y) {
-  std::memcpy(y + lo, w.b2 + lo, sizeof(float) * n);
+                  int b0, int b1, const float* init, float* y) {
+  if (init != nullptr) {
+    std::memcpy(y, init, sizeof(float) * w.d);
+  } else {
+    std::fill(y, y + w.d, 0.0f);
+  }
   auto w2_row = [&](int b) {
-    return w.w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d + lo;
+    return w.w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d;
   };
-  for (int b = 0; b < w.n_blocks; ++b) {
-    if (b + 1 < w.n_blocks && h[b + 1] != 0.0f) Prefetch(w2_row(b + 1), n);
-    if (h[b] != 0.0f) Axpy(h[b], w2_row(b), y + lo, n);
+  for (int b = b0; b < b1; ++b) {
+    if (b + 1 < b1 && h[b + 1] != 0.0f) Prefetch(w2_row(b + 1), w.d);
+    if (h[b] != 0.0f) Axpy(h[b], w2_row(b), y, w.d);
   }
 }
 
@@ -89,9 +96,9 @@ void SparseFfRows(const float* x, int64_t rows, const int32_t* idx,
                   const float* probs, const SparseFfWeights& w, float* y) {
   // Only the chosen rows are touched, in place (no gather copy, toolchain.md
   // 4c). Several rows: one row per item, so each thread runs whole rows and the
-  // team forks once. One row: both phases split over the team when large,
-  // blocks for the dots and output columns for the sums, so no two threads
-  // write the same float.
+  // team forks once. One row: each thread takes a share of the blocks, both
+  // their W1 and W2 rows (whole rows: one stream each), into its own partial
+  // sum, and the partials are added by columns after one barrier.
   thread_local std::vector<float> activations;
   if (rows > 1) {
     activations.resize(static_cast<size_t>(rows * w.n_blocks));
@@ -102,26 +109,33 @@ void SparseFfRows(const float* x, int64_t rows, const int32_t* idx,
       const float* pr = probs != nullptr ? probs + r * w.n_blocks : nullptr;
       float* hr = h + r * w.n_blocks;
       SparseFfDots(x + r * w.d, ir, pr, w, 0, w.n_blocks, hr);
-      SparseFfSums(ir, hr, w, 0, w.d, y + r * w.d);
+      SparseFfSums(ir, hr, w, 0, w.n_blocks, w.b2, y + r * w.d);
     }
     return;
   }
   if (rows < 1) return;
   const bool parallel = int64_t(w.n_blocks) * w.d >= (int64_t(1) << 15);
+  // This thread's buffers, shared with the team below.
+  thread_local std::vector<float> partials;
   activations.resize(w.n_blocks);
-  float* h =
-      activations.data();  // this thread's buffer, shared with the team below
-  const int chunks = parallel ? 4 : 1;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int c = 0; c < chunks; ++c) {
-    SparseFfDots(x, idx, probs, w, c * w.n_blocks / chunks,
-                 (c + 1) * w.n_blocks / chunks, h);
-  }
-  const int width = (w.d + chunks - 1) / chunks;
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int c = 0; c < chunks; ++c) {
-    const int lo = c * width, n = std::min(w.d, lo + width) - lo;
-    if (n > 0) SparseFfSums(idx, h, w, lo, n, y);
+  partials.resize(static_cast<size_t>(omp_get_max_threads()) * w.d);
+  float *h = activations.data(), *part = partials.data();
+#pragma omp parallel if (parallel)
+  {
+    const int team = omp_get_num_threads(), t = omp_get_thread_num();
+    const int b0 = t * w.n_blocks / team, b1 = (t + 1) * w.n_blocks / team;
+    SparseFfDots(x, idx, probs, w, b0, b1, h);
+    if (team == 1) {
+      SparseFfSums(idx, h, w, b0, b1, w.b2, y);
+    } else {
+      SparseFfSums(idx, h, w, b0, b1, nullptr, part + int64_t(t) * w.d);
+#pragma omp barrier
+      for (int c = t * w.d / team; c < (t + 1) * w.d / team; ++c) {
+        float sum = w.b2[c];
+        for (int u = 0; u < team; ++u) sum += part[int64_t(u) * w.d + c];
+        y[c] = sum;
+      }
+    }
   }
 }
 

@@ -40,8 +40,9 @@ class PackedLinear final : public Linear {
     // than a second thread gains.
     const bool parallel = m * k_ * n_ >= (int64_t(1) << 16);
     // Up to three rows, an item is two panels: the kernel then reads both at
-    // once, two memory streams per thread (see PanelGemmAccumulate).
-    const int64_t pairs = m <= 3 ? panels_ / 2 : 0;
+    // once, two memory streams per thread (see PanelGemmAccumulate). Not for
+    // a handful of panels, which pairs would split unevenly over the team.
+    const int64_t pairs = m <= 3 && panels_ >= 16 ? panels_ / 2 : 0;
 #pragma omp parallel for schedule(static) if (parallel)
     for (int64_t p = 0; p < panels_ - pairs; ++p) {
       const int64_t first = p < pairs ? 2 * p : p + pairs;
