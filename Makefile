@@ -91,6 +91,8 @@ bench: build-release
 	  --ff_layers=false --json_out=docs/bench/dense_kernels.json | tee docs/bench/dense_kernels.txt
 	bench/server_bench.sh bench/configs/medium-sparse-v2048.json docs/bench \
 	  | tee docs/bench/server.txt
+	bench/server_bench.sh bench/configs/medium-dense-v2048.json docs/bench 2 \
+	  | tee docs/bench/server_dense.txt
 	/usr/bin/python3 bench/plot.py --engine docs/bench/engine.json \
 	  --load 'docs/bench/medium-sparse-v2048_load_c*.json' --out docs/bench
 
