@@ -301,22 +301,31 @@ std::string DummyModelDir(const std::string& name, const std::string& edit) {
   return r.exit_code == 0 ? dir : "";
 }
 
+// One unary Generate of max_new_tokens tokens (EOS ignored, with logprobs)
+// continuing `text`, against the server at `address`.
+grpc::Status GenerateFrom(const std::string& address, const std::string& text,
+                          int max_new_tokens, v1::GenerateResponse* out) {
+  auto stub = v1::TextGeneration::NewStub(
+      grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  GenerateRequest r;
+  r.set_text(text);
+  r.mutable_stopping()->set_max_new_tokens(max_new_tokens);
+  r.mutable_stopping()->set_ignore_eos(true);
+  r.mutable_output()->set_logprobs(true);
+  return stub->Generate(&ctx, r, out);
+}
+
 TEST(GenerationDummyWeightsTest, ServesAShapeWithoutAWeightsFile) {
   // Only config.json and tokenizer.model: --dummy_weights fills the weights.
   const std::string dir = DummyModelDir("terraserve-dummy-model", "");
   ASSERT_FALSE(dir.empty());
   auto server = ServerProcess::Start({"--model_dir=" + dir, "--dummy_weights"});
   ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = v1::TextGeneration::NewStub(grpc::CreateChannel(
-      (*server)->address(), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  GenerateRequest r;
-  r.set_text("Random weights");
-  r.mutable_stopping()->set_max_new_tokens(8);
-  r.mutable_stopping()->set_ignore_eos(true);
   v1::GenerateResponse out;
-  ASSERT_TRUE(stub->Generate(&ctx, r, &out).ok());
+  ASSERT_TRUE(
+      GenerateFrom((*server)->address(), "Random weights", 8, &out).ok());
   EXPECT_EQ(out.token_ids_size(), 8);
   // Without the flag the missing weights file is a clear startup error.
   auto refused =
@@ -332,16 +341,10 @@ TEST(GenerationBf16KvCacheTest, ServesTheBundledModel) {
   auto server = ServerProcess::Start(
       {"--model_dir=" + testing::TestModelDir(), "--kv_cache_dtype=bf16"});
   ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = v1::TextGeneration::NewStub(grpc::CreateChannel(
-      (*server)->address(), grpc::InsecureChannelCredentials()));
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  GenerateRequest r;
-  r.set_text("The cache holds half the bytes");
-  r.mutable_stopping()->set_max_new_tokens(16);
-  r.mutable_stopping()->set_ignore_eos(true);
   v1::GenerateResponse out;
-  ASSERT_TRUE(stub->Generate(&ctx, r, &out).ok());
+  ASSERT_TRUE(GenerateFrom((*server)->address(),
+                           "The cache holds half the bytes", 16, &out)
+                  .ok());
   EXPECT_EQ(out.token_ids_size(), 16);
   EXPECT_FALSE(out.text().empty());
 }
@@ -359,15 +362,7 @@ TEST(GenerationEncoderDecoderTest, TheDecoderContinuesTheEncodedPrompt) {
   auto stub = v1::TextGeneration::NewStub(grpc::CreateChannel(
       (*server)->address(), grpc::InsecureChannelCredentials()));
   auto generate = [&](const std::string& text, v1::GenerateResponse* out) {
-    grpc::ClientContext ctx;
-    ctx.set_deadline(std::chrono::system_clock::now() +
-                     std::chrono::seconds(30));
-    GenerateRequest r;
-    r.set_text(text);
-    r.mutable_stopping()->set_max_new_tokens(6);
-    r.mutable_stopping()->set_ignore_eos(true);
-    r.mutable_output()->set_logprobs(true);
-    return stub->Generate(&ctx, r, out);
+    return GenerateFrom((*server)->address(), text, 6, out);
   };
   {
     grpc::ClientContext ctx;
