@@ -22,7 +22,7 @@ absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(
   TS_ASSIGN_OR_RETURN(auto m2, loader.Take(prefix + ".m2", {r, d1, N}));
   TS_ASSIGN_OR_RETURN(auto mb, loader.Take(prefix + ".mb", {d1, N}));
   TS_ASSIGN_OR_RETURN(auto w1, loader.Take(prefix + ".w1", {d, d1, N}));
-  TS_ASSIGN_OR_RETURN(l->w2_rows_, loader.Take(prefix + ".w2", {N, d1, d}));
+  TS_ASSIGN_OR_RETURN(auto w2, loader.Take(prefix + ".w2", {N, d1, d}));
   TS_ASSIGN_OR_RETURN(l->b2_, loader.Take(prefix + ".b2", {d}));
   // Unit b*N+e is column b*N+e of the [d, f] views of w1, m2 and mb.
   if (c.bf16_sparse_controller) {
@@ -35,8 +35,9 @@ absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(
   TS_ASSIGN_OR_RETURN(l->w1_, MakeLinear(w1, {}, d, c.d_ff, c.dense_kernel));
   // The GEMM path multiplies hidden units permuted to w2's stored (e, b) row
   // order.
-  TS_ASSIGN_OR_RETURN(
-      l->w2_, MakeLinear(l->w2_rows_, l->b2_, c.d_ff, d, c.dense_kernel));
+  TS_ASSIGN_OR_RETURN(l->w2_,
+                      MakeLinear(w2, l->b2_, c.d_ff, d, c.dense_kernel));
+  l->w2_rows_.assign(w2.begin(), w2.end());
   l->w1t_.resize(w1.size());
   for (int i = 0; i < d; ++i) {
     for (int u = 0; u < c.d_ff; ++u)

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/base/huge_page_allocator.h"
 #include "engine/kernels/kernel_types.h"
 #include "engine/kernels/linear.h"
 #include "engine/model/model_config.h"
@@ -58,7 +59,9 @@ class SparseFf {
   std::unique_ptr<Linear> m1_, m2_;  // controller; m2 carries the bias mb
   std::unique_ptr<Linear> w1_,
       w2_;  // for the masked GEMM (w2 rows in e-major order)
-  std::vector<float> w1t_, w2_rows_, b2_;  // for the gather path
+  // For the gather path, on huge pages: each token reads 2 f/N scattered rows.
+  HugePageVector<float> w1t_, w2_rows_;
+  std::vector<float> b2_;
   SparseFfWeights gather_;
   std::vector<float> low_, logits_, probs_, hidden_, permuted_;
   std::vector<int32_t> idx_;

@@ -1,0 +1,24 @@
+#include "engine/base/huge_page_allocator.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <numeric>
+
+namespace terraserve {
+namespace {
+
+TEST(HugePageAllocatorTest, AlignsLargeArraysToHugePagesAndHoldsValues) {
+  HugePageVector<float> big(3 << 20);  // 12 MiB
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(big.data()) % (2 << 20), 0u);
+  std::iota(big.begin(), big.end(), 0.0f);
+  EXPECT_EQ(big[12345], 12345.0f);
+  HugePageVector<float> small(10, 1.5f);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.data()) % 64, 0u);
+  EXPECT_EQ(small[9], 1.5f);
+  small.assign(big.begin(), big.begin() + 1000);  // regrows through it too
+  EXPECT_EQ(small[999], 999.0f);
+}
+
+}  // namespace
+}  // namespace terraserve
