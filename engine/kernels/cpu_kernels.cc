@@ -141,15 +141,19 @@ void SparseFfRows(const float* x, int64_t rows, const int32_t* idx,
 
 void BlockArgmax(const float* logits, int64_t rows, int n_blocks, int block,
                  int32_t* idx, float* probs) {
-  // Rows are independent; a decode batch's rows share one fork/join.
+  // Rows and blocks are independent; a step's share one fork/join once there
+  // are enough of them (the medium shape's 6144 logits per row are).
   const int64_t n = rows * n_blocks;
-#pragma omp parallel for schedule(static) if (rows > 1 && n >= 1024)
+#pragma omp parallel for schedule(static) if (n * block >= 4096)
   for (int64_t rb = 0; rb < n; ++rb) {
     const float* l = logits + rb * block;
+    // The largest value by a vectorised max, then its first index, the first
+    // on ties. Always in range; with a NaN logit the choice is unspecified.
+    float mx = l[0];
+#pragma omp simd reduction(max : mx)
+    for (int e = 1; e < block; ++e) mx = l[e] > mx ? l[e] : mx;
     int best = 0;
-    for (int e = 1; e < block; ++e) {
-      if (l[e] > l[best]) best = e;
-    }
+    while (best + 1 < block && l[best] != mx) ++best;
     idx[rb] = best;
     if (probs != nullptr) {
       float sum = 0;
