@@ -13,6 +13,8 @@
 // cache (KvView::bf16) is widened a block run at a time as it is read.
 #include <algorithm>
 #include <cmath>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "engine/base/logging.h"
