@@ -147,13 +147,10 @@ void BlockArgmax(const float* logits, int64_t rows, int n_blocks, int block,
 #pragma omp parallel for schedule(static) if (n * block >= 4096)
   for (int64_t rb = 0; rb < n; ++rb) {
     const float* l = logits + rb * block;
-    // The largest value by a vectorised max, then its first index, the first
-    // on ties. Always in range; with a NaN logit the choice is unspecified.
-    float mx = l[0];
-#pragma omp simd reduction(max : mx)
-    for (int e = 1; e < block; ++e) mx = l[e] > mx ? l[e] : mx;
-    int best = 0;
-    while (best + 1 < block && l[best] != mx) ++best;
+    int best = 0;  // the first on ties
+    for (int e = 1; e < block; ++e) {
+      if (l[e] > l[best]) best = e;
+    }
     idx[rb] = best;
     if (probs != nullptr) {
       float sum = 0;
