@@ -18,6 +18,7 @@ absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(
   l->block_ = N;
   l->lowrank_ = r;
   l->multiply_ = c.multiply_by_controller_output;
+  l->dense_kernel_ = c.dense_kernel;
   TS_ASSIGN_OR_RETURN(auto m1, loader.Take(prefix + ".m1", {d, r}));
   TS_ASSIGN_OR_RETURN(auto m2, loader.Take(prefix + ".m2", {r, d1, N}));
   TS_ASSIGN_OR_RETURN(auto mb, loader.Take(prefix + ".mb", {d1, N}));
@@ -32,11 +33,6 @@ absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(
     TS_ASSIGN_OR_RETURN(l->m1_, MakeLinear(m1, {}, d, r, c.dense_kernel));
     TS_ASSIGN_OR_RETURN(l->m2_, MakeLinear(m2, mb, r, c.d_ff, c.dense_kernel));
   }
-  TS_ASSIGN_OR_RETURN(l->w1_, MakeLinear(w1, {}, d, c.d_ff, c.dense_kernel));
-  // The GEMM path multiplies hidden units permuted to w2's stored (e, b) row
-  // order.
-  TS_ASSIGN_OR_RETURN(l->w2_,
-                      MakeLinear(w2, l->b2_, c.d_ff, d, c.dense_kernel));
   l->w2_rows_.assign(w2.begin(), w2.end());
   l->w1t_.resize(w1.size());
   for (int i = 0; i < d; ++i) {
@@ -44,7 +40,24 @@ absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(
       l->w1t_[int64_t(u) * d + i] = w1[int64_t(i) * c.d_ff + u];
   }
   l->gather_ = {l->w1t_.data(), l->w2_rows_.data(), l->b2_.data(), d, d1, N};
+  // The masked GEMM's copy of the FF weights (as large again as the gather's)
+  // only where kAuto can choose it; a caller forcing it gets it built then.
+  if (N < kGatherMinBlock) TS_RETURN_IF_ERROR(l->BuildGemmWeights());
   return l;
+}
+
+absl::Status SparseFf::BuildGemmWeights() {
+  const int64_t f = int64_t(n_blocks_) * block_;
+  std::vector<float> w1(w1t_.size());  // [d, f], back from the gather's [f, d]
+  for (int64_t u = 0; u < f; ++u) {
+    for (int i = 0; i < d_; ++i) w1[i * f + u] = w1t_[u * d_ + i];
+  }
+  TS_ASSIGN_OR_RETURN(w1_, MakeLinear(w1, {}, d_, f, dense_kernel_));
+  // The GEMM path multiplies hidden units permuted to w2's stored (e, b) row
+  // order, which is the gather's row order too.
+  const std::vector<float> w2(w2_rows_.begin(), w2_rows_.end());
+  TS_ASSIGN_OR_RETURN(w2_, MakeLinear(w2, b2_, f, d_, dense_kernel_));
+  return absl::OkStatus();
 }
 
 absl::Status SparseFf::Controller(const float* x, int64_t rows) {
@@ -61,6 +74,7 @@ absl::Status SparseFf::Controller(const float* x, int64_t rows) {
 }
 
 absl::Status SparseFf::MaskedGemm(const float* x, int64_t rows, float* y) {
+  if (w1_ == nullptr) TS_RETURN_IF_ERROR(BuildGemmWeights());
   const int64_t f = int64_t(n_blocks_) * block_;
   hidden_.resize(rows * f);
   permuted_.assign(rows * f, 0.0f);

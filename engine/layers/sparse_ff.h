@@ -53,12 +53,15 @@ class SparseFf {
  private:
   absl::Status Controller(const float* x, int64_t rows);
   absl::Status MaskedGemm(const float* x, int64_t rows, float* y);
+  // w1_ and w2_ from the gather layout.
+  absl::Status BuildGemmWeights();
 
   int d_ = 0, n_blocks_ = 0, block_ = 0, lowrank_ = 0;
   bool multiply_ = false;
+  DenseKernel dense_kernel_ = DenseKernel::kAuto;
   std::unique_ptr<Linear> m1_, m2_;  // controller; m2 carries the bias mb
-  std::unique_ptr<Linear> w1_,
-      w2_;  // for the masked GEMM (w2 rows in e-major order)
+  // For the masked GEMM (w2 rows in e-major order); null until it may run.
+  std::unique_ptr<Linear> w1_, w2_;
   // For the gather path, on huge pages: each token reads 2 f/N scattered rows.
   HugePageVector<float> w1t_, w2_rows_;
   std::vector<float> b2_;
