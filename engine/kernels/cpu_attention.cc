@@ -157,13 +157,21 @@ struct Item {
   int64_t partial;  // offset of the item's partials, for one-query jobs
 };
 
+// A one-query job's partials: `chunks` of them from offset `first`.
+struct Merge {
+  int job;
+  int64_t first;
+  int chunks;
+};
+
 }  // namespace
 
 void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
-  std::vector<Item> items;
-  // One-query job j's partials: chunks[j] of them from first_partial[j].
-  std::vector<int64_t> first_partial(n_jobs, 0);
-  std::vector<int> chunks(n_jobs, 0);
+  // The calling thread's lists, reused by every layer of every step.
+  thread_local std::vector<Item> items;
+  thread_local std::vector<Merge> merges;
+  items.clear();
+  merges.clear();
   int64_t work = 0, partial_floats = 0;
   for (int j = 0; j < n_jobs; ++j) {
     const AttentionJob& job = jobs[j];
@@ -175,11 +183,11 @@ void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
       const int64_t len = job.start + 1;
       const int64_t chunk =
           std::max<int64_t>(1, kChunkPositions / kv.block_size) * kv.block_size;
-      first_partial[j] = partial_floats;
+      merges.push_back({j, partial_floats, 0});
       for (int64_t p = 0; p < len; p += chunk) {
         items.push_back({j, -1, p, std::min(len, p + chunk), partial_floats});
         partial_floats += int64_t(n_heads) * (kv.head_dim + 2);
-        ++chunks[j];
+        ++merges.back().chunks;
       }
     } else {
       for (int h = 0; h < n_heads; ++h) items.push_back({j, h, 0, 0, 0});
@@ -191,9 +199,12 @@ void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
   // Split once the work outweighs the fork/join, about a microsecond.
   // Dynamic: a prefill chunk's items are T times a decode's.
   const bool parallel = work >= (int64_t(1) << 16);
+  // The team reads the calling thread's list, not its own thread_local one.
+  const Item* list = items.data();
+  const int64_t n_items = static_cast<int64_t>(items.size());
 #pragma omp parallel for schedule(dynamic) if (parallel)
-  for (size_t i = 0; i < items.size(); ++i) {
-    const Item& it = items[i];
+  for (int64_t i = 0; i < n_items; ++i) {
+    const Item& it = list[i];
     const AttentionJob& job = jobs[it.job];
     if (it.head < 0) {
       AttendChunk(job.q, it.p0, it.p1, n_heads, job.kv, pa + it.partial);
@@ -206,10 +217,9 @@ void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
       AttendOneHead(job.q + offset, len, it.head, job.kv, job.out + offset);
     }
   }
-  for (int j = 0; j < n_jobs; ++j) {
-    if (chunks[j] == 0) continue;
-    MergeChunks(pa + first_partial[j], chunks[j], n_heads, jobs[j].kv.head_dim,
-                jobs[j].out);
+  for (const Merge& m : merges) {
+    MergeChunks(pa + m.first, m.chunks, n_heads, jobs[m.job].kv.head_dim,
+                jobs[m.job].out);
   }
 }
 

@@ -125,16 +125,12 @@ void SparseFfRows(const float* x, int64_t rows, const int32_t* idx,
     const int team = omp_get_num_threads(), t = omp_get_thread_num();
     const int b0 = t * w.n_blocks / team, b1 = (t + 1) * w.n_blocks / team;
     SparseFfDots(x, idx, probs, w, b0, b1, h);
-    if (team == 1) {
-      SparseFfSums(idx, h, w, b0, b1, w.b2, y);
-    } else {
-      SparseFfSums(idx, h, w, b0, b1, nullptr, part + int64_t(t) * w.d);
+    SparseFfSums(idx, h, w, b0, b1, nullptr, part + int64_t(t) * w.d);
 #pragma omp barrier
-      for (int c = t * w.d / team; c < (t + 1) * w.d / team; ++c) {
-        float sum = w.b2[c];
-        for (int u = 0; u < team; ++u) sum += part[int64_t(u) * w.d + c];
-        y[c] = sum;
-      }
+    for (int c = t * w.d / team; c < (t + 1) * w.d / team; ++c) {
+      float sum = w.b2[c];
+      for (int u = 0; u < team; ++u) sum += part[int64_t(u) * w.d + c];
+      y[c] = sum;
     }
   }
 }
@@ -214,16 +210,21 @@ void CausalConv(const CausalConvJob* jobs, int n_jobs, int S, int M, int kL) {
   // other, the whole row when M is not a multiple of 16; every job of the
   // batch shares one fork/join.
   const int cols = ConvColumns(M), blocks = M / cols;
-  std::vector<std::pair<int, int>> items;  // (job, t * blocks + block)
+  // (job, t * blocks + block); the calling thread's, reused every layer.
+  thread_local std::vector<std::pair<int, int>> items;
+  items.clear();
   int64_t work = 0;
   for (int j = 0; j < n_jobs; ++j) {
     for (int i = 0; i < jobs[j].T * blocks; ++i) items.emplace_back(j, i);
     work += int64_t(jobs[j].T) * S * M * M * kL * jobs[j].kS;
   }
   const bool parallel = work >= (int64_t(1) << 17);
+  // The team reads the calling thread's list, not its own thread_local one.
+  const std::pair<int, int>* list = items.data();
+  const int64_t n_items = static_cast<int64_t>(items.size());
 #pragma omp parallel for schedule(static) if (parallel)
-  for (size_t i = 0; i < items.size(); ++i) {
-    const auto [j, item] = items[i];
+  for (int64_t i = 0; i < n_items; ++i) {
+    const auto [j, item] = list[i];
     ConvItem(jobs[j], item / blocks, (item % blocks) * cols, cols, S, M, kL);
   }
 }
