@@ -95,9 +95,9 @@ struct CaseResult {
 };
 
 absl::StatusOr<CaseResult> RunCase(engine::TerraformerEngine& eng,
-                                   int kv_element_bytes,
-                                   const std::string& name, int batch,
-                                   int context, const MachineLimits& limits) {
+                                   bool bf16_kv_cache, const std::string& name,
+                                   int batch, int context,
+                                   const MachineLimits& limits) {
   const engine::ModelConfig& c = eng.model_info().config;
   const int steps = absl::GetFlag(FLAGS_decode_steps),
             warmup = absl::GetFlag(FLAGS_warmup_steps);
@@ -139,8 +139,10 @@ absl::StatusOr<CaseResult> RunCase(engine::TerraformerEngine& eng,
   r.tokens_per_s = batch * 1000.0 / r.ms_median;
   r.prefill_tokens_per_s = batch * context / prefill_s;
   const int64_t mid_context = context + warmup + steps / 2;
-  const double kv_bytes = 2.0 * mid_context * c.d_model *
-                          c.n_attention_sublayers() * kv_element_bytes * batch;
+  const double kv_bytes =
+      double(engine::KvBlockPool::BytesPerToken(c.n_attention_sublayers(),
+                                                c.d_model, bf16_kv_cache)) *
+      mid_context * batch;
   r.mb_per_step = (eng.decode_bytes_per_token() + kv_bytes) / 1e6;
   r.gflop_per_step = 2.0 * eng.decode_macs_per_token(mid_context) * batch / 1e9;
   r.bound_ms = std::max(r.mb_per_step / 1e3 / limits.read_gbps,
@@ -392,9 +394,8 @@ absl::Status RunConfig(const std::string& name, const std::string& label,
               "MB/step", "GFLOP", "bound_ms", "x_bound");
   for (int context : contexts) {
     for (int batch : batches) {
-      TS_ASSIGN_OR_RETURN(CaseResult r,
-                          RunCase(*eng, variant.bf16_kv_cache ? 2 : 4, label,
-                                  batch, context, limits));
+      TS_ASSIGN_OR_RETURN(CaseResult r, RunCase(*eng, variant.bf16_kv_cache,
+                                                label, batch, context, limits));
       std::printf(
           "%-21s %5d %7d %9.2f %9.2f %9.1f %11.0f %9.1f %9.3f %9.2f %7.2f\n",
           r.config.c_str(), r.batch, r.context, r.ms_median, r.ms_p90,

@@ -50,9 +50,8 @@ absl::StatusOr<std::unique_ptr<TerraformerEngine>> TerraformerEngine::Create(
   if (options.kv_block_size <= 0) {
     return absl::InvalidArgumentError("kv_block_size must be > 0");
   }
-  const int64_t bytes_per_token = int64_t(config.n_attention_sublayers()) * 2 *
-                                  config.d_model *
-                                  (options.bf16_kv_cache ? 2 : 4);
+  const int64_t bytes_per_token = KvBlockPool::BytesPerToken(
+      config.n_attention_sublayers(), config.d_model, options.bf16_kv_cache);
   int64_t tokens = options.kv_cache_tokens;
   if (tokens <= 0 && options.kv_cache_bytes > 0)
     tokens = options.kv_cache_bytes / bytes_per_token;

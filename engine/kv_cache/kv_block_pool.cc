@@ -95,7 +95,7 @@ KvView KvBlockPool::View(int sublayer, const std::vector<int32_t>& blocks,
   TS_CHECK(head_dim > 0 && d_ % head_dim == 0) << "head_dim " << head_dim;
   KvView v;
   v.pool = reinterpret_cast<char*>(data_.get()) +
-           int64_t(sublayer) * 2 * block_size_ * d_ * element_bytes();
+           int64_t(sublayer) * 2 * block_size_ * d_ * (bf16_ ? 2 : 4);
   v.bf16 = bf16_;
   v.blocks = blocks.data();
   v.block_size = block_size_;

@@ -57,9 +57,15 @@ class KvBlockPool {
   int64_t BlocksFor(int64_t num_tokens) const {
     return (num_tokens + block_size_ - 1) / block_size_;
   }
-  // Bytes one block takes (keys and values of every attention sublayer).
-  int64_t block_bytes() const { return block_stride_ * element_bytes(); }
-  int element_bytes() const { return bf16_ ? 2 : 4; }
+  // Bytes one position takes in a pool of this layout (keys and values of
+  // every attention sublayer), for sizing a pool before it exists.
+  static int64_t BytesPerToken(int n_attention_sublayers, int d, bool bf16) {
+    return int64_t(n_attention_sublayers) * 2 * d * (bf16 ? 2 : 4);
+  }
+  // Bytes one block takes.
+  int64_t block_bytes() const {
+    return BytesPerToken(n_sublayers_, d_, bf16_) * block_size_;
+  }
 
   // Keys/values of attention sublayer `sublayer` for the given blocks, laid
   // out for heads of `head_dim` floats (which must divide d).
