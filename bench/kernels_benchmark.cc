@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "engine/base/huge_page_allocator.h"
 #include "engine/kernels/cpu_kernels.h"
 #include "engine/kernels/linear.h"
 #include "engine/kernels/reference_kernels.h"
@@ -123,7 +124,10 @@ void BM_CausalAttention(benchmark::State& state) {
   // values come from memory as in a model's decode step.
   const int64_t cache_floats = int64_t(n_blocks) * 2 * block * d;
   const int copies = static_cast<int>((int64_t(32) << 20) / cache_floats + 1);
-  auto pool = Random(cache_floats * copies), q = Random(d);
+  // On huge pages, as KvBlockPool allocates it.
+  const auto random_pool = Random(cache_floats * copies);
+  HugePageVector<float> pool(random_pool.begin(), random_pool.end());
+  const auto q = Random(d);
   std::vector<int32_t> blocks(n_blocks * copies);
   // Each copy's blocks are spread over the pool, as the allocator leaves them.
   for (int i = 0; i < n_blocks * copies; ++i)

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "engine/base/huge_page_allocator.h"
 #include "engine/kernels/kernel_types.h"
 
 namespace terraserve::engine {
@@ -79,7 +80,8 @@ class KvBlockPool {
   int num_blocks_ = 0, block_size_ = 0, n_sublayers_ = 0, d_ = 0;
   int64_t block_stride_ = 0;  // elements per block
   bool bf16_ = false;
-  std::unique_ptr<float[]> data_;  // f32 elements, or pairs of bf16 ones
+  // f32 elements, or pairs of bf16 ones.
+  std::unique_ptr<float[], FreeDeleter> data_;
   std::vector<int32_t> free_;
 };
 
