@@ -64,11 +64,7 @@ void Scores(const float* qh, int64_t p0, int64_t p1, int h, const KvView& kv,
 std::pair<float, float> Exponentiate(float* scores, int64_t n) {
   float mx = -INFINITY;
   for (int64_t i = 0; i < n; ++i) mx = std::max(mx, scores[i]);
-  // Separate loops so the exp loop vectorises (libmvec; see CMakeLists).
-  for (int64_t i = 0; i < n; ++i) scores[i] = std::exp(scores[i] - mx);
-  float sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += scores[i];
-  return {mx, sum};
+  return {mx, ExpShifted(scores, n, mx)};
 }
 
 // oh += sum_i weights[i] * value(p0 + i, h) over positions [p0, p1).

@@ -38,9 +38,7 @@ void Softmax(float* x, int64_t rows, int64_t n) {
   for (int64_t r = 0; r < rows; ++r) {
     float* xr = x + r * n;
     float mx = *std::max_element(xr, xr + n);
-    float sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += (xr[i] = std::exp(xr[i] - mx));
-    float inv = 1.0f / sum;
+    const float inv = 1.0f / ExpShifted(xr, n, mx);
     for (int64_t i = 0; i < n; ++i) xr[i] *= inv;
   }
 }

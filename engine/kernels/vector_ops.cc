@@ -1,6 +1,7 @@
 #include "engine/kernels/vector_ops.h"
 
 #include <algorithm>
+#include <cmath>
 
 namespace terraserve::engine {
 namespace {
@@ -18,6 +19,66 @@ void GemvTail(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw,
 }  // namespace
 
 #if defined(__AVX2__) && defined(__FMA__)
+
+namespace {
+
+// exp(x) lane by lane, Cephes' method: x = n ln2 + r with |r| <= ln2 / 2,
+// exp(r) by a degree-6 polynomial, times 2^n built in the exponent bits.
+__m256 Exp8(__m256 x) {
+  const __m256 lo = _mm256_set1_ps(-87.0f), hi = _mm256_set1_ps(88.3762626647f);
+  // max / min return their second operand for a NaN, so NaN passes through.
+  const __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+  x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));
+  const __m256 n = _mm256_round_ps(
+      _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // ln2 in two parts, so n * ln2 is subtracted exactly.
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  // n = 128 (x near the top) does not fit the exponent: 2^127 * 2 p instead.
+  const __m256i e = _mm256_cvtps_epi32(n);
+  const __m256i top = _mm256_cmpeq_epi32(e, _mm256_set1_epi32(128));
+  const __m256i biased = _mm256_slli_epi32(
+      _mm256_add_epi32(_mm256_sub_epi32(e, _mm256_and_si256(top, _mm256_set1_epi32(1))),
+                       _mm256_set1_epi32(127)),
+      23);
+  p = _mm256_blendv_ps(p, _mm256_add_ps(p, p), _mm256_castsi256_ps(top));
+  return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(biased)));
+}
+
+}  // namespace
+
+float ExpShifted(float* x, int64_t n, float shift) {
+  const __m256 vs = _mm256_set1_ps(shift);
+  __m256 sum = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = Exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), vs));
+    _mm256_storeu_ps(x + i, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, sum);
+  float total = 0;
+  for (float v : lanes) total += v;
+  if (i < n) {
+    // The tail through the same code, so a value's exp does not depend on
+    // where it sits.
+    alignas(32) float tail[8];
+    const int64_t rest = n - i;
+    for (int j = 0; j < 8; ++j) tail[j] = j < rest ? x[i + j] - shift : 0.0f;
+    _mm256_store_ps(tail, Exp8(_mm256_load_ps(tail)));
+    for (int64_t j = 0; j < rest; ++j) total += (x[i + j] = tail[j]);
+  }
+  return total;
+}
 
 void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
           float* out) {
@@ -49,6 +110,15 @@ void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
 }
 
 #else
+
+float ExpShifted(float* x, int64_t n, float shift) {
+  float total = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i] - shift;
+    total += (x[i] = v < -87.0f ? 0.0f : std::exp(v));
+  }
+  return total;
+}
 
 void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
           float* out) {

@@ -41,6 +41,13 @@ void PanelGemmAccumulate(const float* x, int64_t ldx, const float* panels,
                          int64_t k, int64_t n_panels, float* y, int64_t ldy,
                          int64_t rows);
 
+// x[i] = exp(x[i] - shift) for i < n; returns the sum of the results: a
+// softmax's exponentials. Vectorised with our own polynomial, since glibc's
+// vector exp is only declared under -ffast-math and the scalar one took a
+// third of the attention's compute. Within 2 ulp of std::exp; 0 where
+// x[i] - shift < -87 (std::exp gives a subnormal there, or 0).
+float ExpShifted(float* x, int64_t n, float shift);
+
 // Asks for the cache lines of p[0:n] ahead of their use.
 inline void Prefetch(const float* p, int64_t n) {
   for (int64_t i = 0; i < n; i += 16)

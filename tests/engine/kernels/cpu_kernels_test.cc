@@ -60,6 +60,31 @@ TEST(VectorOpsTest, Dot8MatchesEightDots) {
   }
 }
 
+TEST(VectorOpsTest, ExpShiftedMatchesStdExp) {
+  std::mt19937 rng(11);
+  for (int n : {1, 7, 8, 9, 64, 100}) {
+    auto x = Random(n, rng, 25.0f);
+    // The edges: both sides of the underflow, near the top of the range
+    // (n = 128 in the exponent), 0 and far below.
+    const float edges[] = {0.0f, -87.5f, -86.9f, 88.37f, -1e9f};
+    for (int i = 0; i < n && i < 5; ++i) x[i] = edges[i];
+    const float shift = n % 2 ? 0.0f : 1.5f;
+    auto y = x;
+    const float sum = ExpShifted(y.data(), n, shift);
+    double want_sum = 0;
+    for (int i = 0; i < n; ++i) {
+      const float v = x[i] - shift;  // as the kernel rounds it
+      const double want = v < -87.0 ? 0.0 : std::exp(v);
+      want_sum += want;
+      EXPECT_NEAR(y[i], want, 3e-7 * want) << "x " << x[i] << " n " << n;
+    }
+    EXPECT_NEAR(sum, want_sum, 1e-6 * want_sum) << n;
+  }
+  float nan = NAN;
+  ExpShifted(&nan, 1, 0.0f);
+  EXPECT_TRUE(std::isnan(nan));
+}
+
 TEST(CpuKernelsTest, LayerNormMatchesReference) {
   std::mt19937 rng(2);
   for (bool center : {true, false}) {
