@@ -89,7 +89,7 @@ bench: build-release
 	build/release/bench/terraserve-bench --configs=medium-dense,medium-sparse \
 	  --dense_kernels=onednn,packed --batch_sizes=1,16 --contexts=256 --decode_steps=16 \
 	  --ff_layers=false --json_out=docs/bench/dense_kernels.json | tee docs/bench/dense_kernels.txt
-	bench/server_bench.sh bench/configs/medium-sparse-v2048.json docs/bench \
+	bench/server_bench.sh bench/configs/medium-sparse-v2048.json docs/bench 2 \
 	  | tee docs/bench/server.txt
 	bench/server_bench.sh bench/configs/medium-dense-v2048.json docs/bench 2 \
 	  | tee docs/bench/server_dense.txt

@@ -4,6 +4,7 @@
 // dense, causal convolution, attention.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <vector>
@@ -66,12 +67,18 @@ void BM_ReferenceMatmul(benchmark::State& state) {
 BENCHMARK(BM_ReferenceMatmul)->Args({1024, 1024});
 
 void BM_SparseFfRow(benchmark::State& state) {
-  const int d = 1024, block = 64, n_blocks = 96;
-  auto w1t = Random(int64_t(n_blocks) * block * d),
-       w2 = Random(int64_t(n_blocks) * block * d);
+  const int d = 1024, block = 64, n_blocks = 96, layers = 4;
+  const int64_t layer_floats = int64_t(n_blocks) * block * d;
+  // Four layers' weights (200 MB, on huge pages as SparseFf holds them), used
+  // in turn, and a new choice of units each call, as each token makes: the
+  // chosen rows come from memory, as in a model's decode step.
+  const auto r1 = Random(layer_floats), r2 = Random(layer_floats);
+  HugePageVector<float> w1t(layers * layer_floats), w2(layers * layer_floats);
+  for (int l = 0; l < layers; ++l) {
+    std::copy(r1.begin(), r1.end(), w1t.begin() + l * layer_floats);
+    std::copy(r2.begin(), r2.end(), w2.begin() + l * layer_floats);
+  }
   auto b2 = Random(d), x = Random(d);
-  // A new choice of units each call, as each token makes: the 50 MB of rows
-  // exceed the L3, so the chosen rows mostly come from memory.
   std::vector<std::vector<int32_t>> choices(256,
                                             std::vector<int32_t>(n_blocks));
   std::mt19937 rng(2);
@@ -79,9 +86,11 @@ void BM_SparseFfRow(benchmark::State& state) {
     for (auto& i : idx) i = rng() % block;
   }
   std::vector<float> y(d);
-  SparseFfWeights w{w1t.data(), w2.data(), b2.data(), d, n_blocks, block};
   size_t call = 0;
   for (auto _ : state) {
+    const int64_t at = (call % layers) * layer_floats;
+    SparseFfWeights w{w1t.data() + at, w2.data() + at, b2.data(),
+                      d,               n_blocks,       block};
     kernels::SparseFfRows(x.data(), 1, choices[call++ % choices.size()].data(),
                           nullptr, w, y.data());
     benchmark::DoNotOptimize(y.data());
