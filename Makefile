@@ -78,7 +78,7 @@ fuzz:
 bench: build-release
 	deploy/install-deps.sh bench
 	build/release/bench/terraserve-bench --configs=medium-dense,medium-sparse \
-	  --batch_sizes=1,4,16,64 --contexts=256 --decode_steps=16 --pytorch \
+	  --batch_sizes=1,4,16,64 --contexts=256 --decode_steps=16 --pytorch --interleave \
 	  --json_out=docs/bench/engine.json | tee docs/bench/engine.txt
 	build/release/bench/terraserve-bench --configs=medium-dense,medium-sparse \
 	  --batch_sizes=1 --contexts=64,1024 --decode_steps=16 --ff_layers=false \

@@ -10,12 +10,15 @@
 // random tokens, then decoded --decode_steps steps after --warmup_steps. One
 // step produces one token for every sequence, so "ms/token" is the step time a
 // stream sees between tokens. The bound is max(bytes read / bandwidth, flops /
-// GEMM peak) for that step.
+// GEMM peak) for that step. The host's speed drifts by tens of percent
+// between minutes, so the headline ratios (--interleave, the FF layer) come
+// from both sides timed in turn.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -63,9 +66,14 @@ ABSL_FLAG(std::string, kv_cache_dtypes, "f32",
           "Comma-separated KV-cache precisions to run each config with: f32, "
           "bf16 (EngineOptions::bf16_kv_cache). With more than one, rows are "
           "labelled config/dtype.");
+ABSL_FLAG(bool, interleave, false,
+          "Also time the first two --configs (e.g. medium-dense against "
+          "medium-sparse) at batch 1 and the first context with both engines "
+          "loaded, 4 steps of one then 4 of the other, so the host's drift "
+          "falls on both alike.");
 ABSL_FLAG(bool, ff_layers, true,
-          "Also time one FF layer alone at the medium shape: dense f 4096 vs "
-          "Sparse FF f 6144.");
+          "Also time one FF layer alone at the medium shape, dense against "
+          "Sparse FF, both f 6144, a pass of each in turn.");
 
 namespace terraserve::bench {
 namespace {
@@ -94,18 +102,14 @@ struct CaseResult {
   double mb_per_step = 0, gflop_per_step = 0, bound_ms = 0;
 };
 
-absl::StatusOr<CaseResult> RunCase(engine::TerraformerEngine& eng,
-                                   bool bf16_kv_cache, const std::string& name,
-                                   int batch, int context,
-                                   const MachineLimits& limits) {
-  const engine::ModelConfig& c = eng.model_info().config;
-  const int steps = absl::GetFlag(FLAGS_decode_steps),
-            warmup = absl::GetFlag(FLAGS_warmup_steps);
-  std::mt19937 rng(batch * 7919 + context);
-  std::uniform_int_distribution<int32_t> tok(4, c.vocab_size - 1);
+// Adds sequences 0 .. batch-1 with room for `steps` more tokens and prefills
+// each with `context` random tokens; returns the seconds it took.
+absl::StatusOr<double> Prefill(engine::TerraformerEngine& eng, int batch,
+                               int context, int steps, std::mt19937& rng) {
+  std::uniform_int_distribution<int32_t> tok(
+      4, eng.model_info().config.vocab_size - 1);
   for (int b = 0; b < batch; ++b) {
-    if (auto s = eng.AddSequence(b, context + steps + warmup + 1); !s.ok())
-      return s;
+    TS_RETURN_IF_ERROR(eng.AddSequence(b, context + steps + 1));
   }
   auto t0 = Clock::now();
   for (int b = 0; b < batch; ++b) {
@@ -114,21 +118,43 @@ absl::StatusOr<CaseResult> RunCase(engine::TerraformerEngine& eng,
       in.items.push_back({b, {}, true});
       for (int i = done; i < std::min(context, done + 512); ++i)
         in.items[0].tokens.push_back(tok(rng));
-      if (auto out = eng.Step(in); !out.ok()) return out.status();
+      TS_RETURN_IF_ERROR(eng.Step(in).status());
     }
   }
-  const double prefill_s =
-      std::chrono::duration<double>(Clock::now() - t0).count();
-  std::vector<double> ms;
-  for (int s = 0; s < warmup + steps; ++s) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// `n` decode steps of sequences 0 .. batch-1, each step's milliseconds
+// appended to `ms` (when not null).
+absl::Status Decode(engine::TerraformerEngine& eng, int batch, int n,
+                    std::mt19937& rng, std::vector<double>* ms) {
+  std::uniform_int_distribution<int32_t> tok(
+      4, eng.model_info().config.vocab_size - 1);
+  for (int s = 0; s < n; ++s) {
     engine::StepInput in;
     for (int b = 0; b < batch; ++b) in.items.push_back({b, {tok(rng)}, true});
     auto t = Clock::now();
-    if (auto out = eng.Step(in); !out.ok()) return out.status();
-    if (s >= warmup)
-      ms.push_back(
+    TS_RETURN_IF_ERROR(eng.Step(in).status());
+    if (ms != nullptr)
+      ms->push_back(
           std::chrono::duration<double, std::milli>(Clock::now() - t).count());
   }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<CaseResult> RunCase(engine::TerraformerEngine& eng,
+                                   bool bf16_kv_cache, const std::string& name,
+                                   int batch, int context,
+                                   const MachineLimits& limits) {
+  const engine::ModelConfig& c = eng.model_info().config;
+  const int steps = absl::GetFlag(FLAGS_decode_steps),
+            warmup = absl::GetFlag(FLAGS_warmup_steps);
+  std::mt19937 rng(batch * 7919 + context);
+  TS_ASSIGN_OR_RETURN(const double prefill_s,
+                      Prefill(eng, batch, context, steps + warmup, rng));
+  std::vector<double> ms;
+  TS_RETURN_IF_ERROR(Decode(eng, batch, warmup, rng, nullptr));
+  TS_RETURN_IF_ERROR(Decode(eng, batch, steps, rng, &ms));
   for (int b = 0; b < batch; ++b) eng.RemoveSequence(b);
   CaseResult r;
   r.config = name;
@@ -151,61 +177,73 @@ absl::StatusOr<CaseResult> RunCase(engine::TerraformerEngine& eng,
   return r;
 }
 
-// Time of one FF sublayer (LayerNorm + FF) on one row, cycling through 24
-// layers so the weights come from memory as in a real model, median over many
-// tokens.
-struct FfLayerResult {
-  double us = 0;
-  double mb = 0;
+// One FF sublayer (LayerNorm + FF) on one row, timed per call over 24 layers
+// in turn so the weights come from memory as in a real model.
+struct FfLayers {
+  int d = 0;
+  std::vector<std::unique_ptr<engine::FfSublayer>> layers;
+  std::vector<double> us;
+
+  double median_us() const { return Percentile(us, 0.5); }
+  double mb() const { return layers[0]->decode_bytes_per_token() / 1e6; }
 };
 
-absl::StatusOr<FfLayerResult> TimeFfLayer(engine::ModelConfig c) {
+absl::StatusOr<FfLayers> LoadFfLayers(engine::ModelConfig c) {
   c.bf16_sparse_controller = absl::GetFlag(FLAGS_bf16_sparse_controller);
   engine::RandomWeights weights(2);
-  std::vector<std::unique_ptr<engine::FfSublayer>> layers;
+  FfLayers f;
+  f.d = c.d_model;
   for (int i = 0; i < 24; ++i) {
-    auto l = engine::FfSublayer::Load(weights, "ff", c, 0);
-    if (!l.ok()) return l.status();
-    layers.push_back(std::move(*l));
+    TS_ASSIGN_OR_RETURN(auto l, engine::FfSublayer::Load(weights, "ff", c, 0));
+    f.layers.push_back(std::move(l));
   }
-  std::vector<float> x(c.d_model), y(c.d_model);
-  std::mt19937 rng(3);
+  return f;
+}
+
+// One call of each of the 24 layers on a new random row.
+absl::Status TimeFfPass(FfLayers& f, std::mt19937& rng) {
+  std::vector<float> x(f.d), y(f.d);
   std::normal_distribution<float> n(0, 1);
   engine::BatchContext batch;
   batch.rows = 1;
-  std::vector<double> us;
-  for (int rep = 0; rep < 20; ++rep) {
-    for (auto& l : layers) {
-      for (float& v : x) v = n(rng);
-      auto t = Clock::now();
-      if (auto s = l->Forward(x.data(), batch, y.data()); !s.ok()) return s;
-      us.push_back(
-          std::chrono::duration<double, std::micro>(Clock::now() - t).count());
-    }
+  for (auto& l : f.layers) {
+    for (float& v : x) v = n(rng);
+    auto t = Clock::now();
+    TS_RETURN_IF_ERROR(l->Forward(x.data(), batch, y.data()));
+    f.us.push_back(
+        std::chrono::duration<double, std::micro>(Clock::now() - t).count());
   }
-  return FfLayerResult{Percentile(us, 0.5),
-                       layers[0]->decode_bytes_per_token() / 1e6};
+  return absl::OkStatus();
 }
 
+// The dense FF layer against the Sparse FF one of the same d_ff (6144), a pass
+// of each in turn so host drift falls on both alike.
 void RunFfLayers(nlohmann::json& j) {
-  auto sparse = BenchConfig("medium-sparse");
-  auto dense = BenchConfig("medium-dense");
-  dense->d_ff = sparse->d_ff;  // the dense FF of the same d_ff (6144)
-  auto d = TimeFfLayer(*dense), s = TimeFfLayer(*sparse);
-  if (!d.ok() || !s.ok()) {
-    std::fprintf(stderr, "FF layer timing failed\n");
+  auto sparse_config = BenchConfig("medium-sparse");
+  auto dense_config = BenchConfig("medium-dense");
+  dense_config->d_ff = sparse_config->d_ff;
+  auto dense = LoadFfLayers(*dense_config), sparse = LoadFfLayers(*sparse_config);
+  std::mt19937 rng(3);
+  absl::Status s = dense.status();
+  if (s.ok()) s = sparse.status();
+  for (int rep = 0; rep < 20 && s.ok(); ++rep) {
+    s = TimeFfPass(*dense, rng);
+    if (s.ok()) s = TimeFfPass(*sparse, rng);
+  }
+  if (!s.ok()) {
+    std::fprintf(stderr, "FF layer timing failed: %s\n", s.ToString().c_str());
     return;
   }
+  const double d_us = dense->median_us(), s_us = sparse->median_us();
   std::printf(
       "FF layer alone, batch 1, d 1024, f 6144: dense %.1f us (%.1f MB), "
-      "Sparse FF N 64"
-      " %.1f us (%.2f MB): %.1fx\n",
-      d->us, d->mb, s->us, s->mb, d->us / s->us);
-  j["ff_layer"] = {{"dense_us", d->us},
-                   {"dense_mb", d->mb},
-                   {"sparse_us", s->us},
-                   {"sparse_mb", s->mb},
-                   {"sparse_vs_dense", d->us / s->us}};
+      "Sparse FF N 64 %.1f us (%.2f MB): %.1fx\n",
+      d_us, dense->mb(), s_us, sparse->mb(), d_us / s_us);
+  j["ff_layer"] = {{"dense_us", d_us},
+                   {"dense_mb", dense->mb()},
+                   {"sparse_us", s_us},
+                   {"sparse_mb", sparse->mb()},
+                   {"sparse_vs_dense", d_us / s_us}};
 }
 
 // Weight bytes and multiply-adds one decode token costs in each kind of layer
@@ -367,6 +405,68 @@ absl::StatusOr<std::vector<Variant>> ParseVariants() {
   return variants;
 }
 
+// An engine of `config` on random weights, its cache sized for `batch`
+// sequences of `context` tokens plus the decode steps.
+absl::StatusOr<std::unique_ptr<engine::TerraformerEngine>> MakeEngine(
+    const engine::ModelConfig& config, const std::string& label,
+    const Variant& variant, int batch, int context) {
+  engine::EngineOptions options;
+  options.bf16_sparse_controller = absl::GetFlag(FLAGS_bf16_sparse_controller);
+  options.num_threads = absl::GetFlag(FLAGS_threads);
+  options.dense_kernel = variant.kernel;
+  options.bf16_kv_cache = variant.bf16_kv_cache;
+  options.kv_cache_tokens =
+      int64_t(batch) * (context + absl::GetFlag(FLAGS_decode_steps) +
+                        absl::GetFlag(FLAGS_warmup_steps) + 32);
+  engine::RandomWeights weights(1);
+  return engine::TerraformerEngine::Create(config, weights, nullptr, options,
+                                           label);
+}
+
+// Two configs (a baseline, then the one compared) at batch 1, both loaded,
+// decoded 4 steps at a time in turn: the ratio of their medians then sees the
+// same host.
+absl::Status RunInterleaved(const std::vector<std::string>& names,
+                            const Variant& variant, nlohmann::json* j) {
+  if (names.size() < 2)
+    return absl::InvalidArgumentError("--interleave needs two --configs");
+  const int context = ParseInts(absl::GetFlag(FLAGS_contexts)).front();
+  const int steps = absl::GetFlag(FLAGS_decode_steps),
+            warmup = absl::GetFlag(FLAGS_warmup_steps);
+  std::unique_ptr<engine::TerraformerEngine> engines[2];
+  std::mt19937 rng(7);
+  for (int i = 0; i < 2; ++i) {
+    TS_ASSIGN_OR_RETURN(engine::ModelConfig config, BenchConfig(names[i]));
+    TS_ASSIGN_OR_RETURN(engines[i],
+                        MakeEngine(config, names[i] + variant.label, variant,
+                                   1, context));
+    TS_RETURN_IF_ERROR(
+        Prefill(*engines[i], 1, context, steps + warmup, rng).status());
+    TS_RETURN_IF_ERROR(Decode(*engines[i], 1, warmup, rng, nullptr));
+  }
+  std::vector<double> ms[2];
+  for (int done = 0; done < steps; done += 4) {
+    for (int i = 0; i < 2; ++i) {
+      TS_RETURN_IF_ERROR(
+          Decode(*engines[i], 1, std::min(4, steps - done), rng, &ms[i]));
+    }
+  }
+  const double base = Percentile(ms[0], 0.5), other = Percentile(ms[1], 0.5);
+  std::printf(
+      "interleaved%s, batch 1, context %d, %d steps each, 4 at a time: "
+      "%s %.2f ms, %s %.2f ms: %.2fx faster\n",
+      variant.label.c_str(), context, steps, names[0].c_str(), base,
+      names[1].c_str(), other, base / other);
+  (*j)["interleaved"].push_back({{"variant", variant.label},
+                                 {"context", context},
+                                 {"baseline", names[0]},
+                                 {"baseline_ms", base},
+                                 {"compared", names[1]},
+                                 {"compared_ms", other},
+                                 {"speedup", base / other}});
+  return absl::OkStatus();
+}
+
 // Every case of one config in one variant, printed as they finish.
 absl::Status RunConfig(const std::string& name, const std::string& label,
                        const Variant& variant, const MachineLimits& limits,
@@ -377,17 +477,7 @@ absl::Status RunConfig(const std::string& name, const std::string& label,
   const std::vector<int> contexts = ParseInts(absl::GetFlag(FLAGS_contexts));
   const int max_b = *std::max_element(batches.begin(), batches.end());
   const int max_c = *std::max_element(contexts.begin(), contexts.end());
-  engine::EngineOptions options;
-  options.bf16_sparse_controller = absl::GetFlag(FLAGS_bf16_sparse_controller);
-  options.num_threads = absl::GetFlag(FLAGS_threads);
-  options.dense_kernel = variant.kernel;
-  options.bf16_kv_cache = variant.bf16_kv_cache;
-  options.kv_cache_tokens =
-      int64_t(max_b) * (max_c + absl::GetFlag(FLAGS_decode_steps) +
-                        absl::GetFlag(FLAGS_warmup_steps) + 32);
-  engine::RandomWeights weights(1);
-  TS_ASSIGN_OR_RETURN(auto eng, engine::TerraformerEngine::Create(
-                                    config, weights, nullptr, options, label));
+  TS_ASSIGN_OR_RETURN(auto eng, MakeEngine(config, label, variant, max_b, max_c));
   (*layer_costs)[label] = LayerCosts(label, eng->model(), contexts.front());
   std::printf("%-21s %5s %7s %9s %9s %9s %11s %9s %9s %9s %7s\n", "config",
               "batch", "context", "ms/token", "p90", "tok/s", "prefill/s",
@@ -426,12 +516,13 @@ int Main() {
   }
   std::vector<CaseResult> results;
   nlohmann::json layer_costs;
-  for (absl::string_view name :
-       absl::StrSplit(absl::GetFlag(FLAGS_configs), ',', absl::SkipEmpty())) {
+  const std::vector<std::string> configs =
+      absl::StrSplit(absl::GetFlag(FLAGS_configs), ',', absl::SkipEmpty());
+  for (const std::string& name : configs) {
     for (const Variant& v : *variants) {
       const std::string label = absl::StrCat(name, v.label);
-      absl::Status s = RunConfig(std::string(name), label, v, limits, &results,
-                                 &layer_costs);
+      absl::Status s =
+          RunConfig(name, label, v, limits, &results, &layer_costs);
       if (!s.ok()) {
         std::fprintf(stderr, "%s\n", s.ToString().c_str());
         return absl::IsInvalidArgument(s) || absl::IsNotFound(s) ? 2 : 1;
@@ -439,6 +530,14 @@ int Main() {
     }
   }
   nlohmann::json j = Summarize(results, limits, std::move(layer_costs));
+  if (absl::GetFlag(FLAGS_interleave)) {
+    for (const Variant& v : *variants) {
+      if (absl::Status s = RunInterleaved(configs, v, &j); !s.ok()) {
+        std::fprintf(stderr, "%s\n", s.ToString().c_str());
+        return absl::IsInvalidArgument(s) ? 2 : 1;
+      }
+    }
+  }
   if (!absl::GetFlag(FLAGS_json_out).empty()) {
     std::ofstream(absl::GetFlag(FLAGS_json_out)) << j.dump(2) << "\n";
   }
