@@ -89,8 +89,8 @@ void BM_SparseFfRow(benchmark::State& state) {
   size_t call = 0;
   for (auto _ : state) {
     const int64_t at = (call % layers) * layer_floats;
-    SparseFfWeights w{w1t.data() + at, w2.data() + at, b2.data(),
-                      d,               n_blocks,       block};
+    SparseFfWeights w{w1t.data() + at, w2.data() + at, b2.data(), d,
+                      n_blocks,        block};
     kernels::SparseFfRows(x.data(), 1, choices[call++ % choices.size()].data(),
                           nullptr, w, y.data());
     benchmark::DoNotOptimize(y.data());

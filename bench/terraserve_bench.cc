@@ -222,7 +222,8 @@ void RunFfLayers(nlohmann::json& j) {
   auto sparse_config = BenchConfig("medium-sparse");
   auto dense_config = BenchConfig("medium-dense");
   dense_config->d_ff = sparse_config->d_ff;
-  auto dense = LoadFfLayers(*dense_config), sparse = LoadFfLayers(*sparse_config);
+  auto dense = LoadFfLayers(*dense_config),
+       sparse = LoadFfLayers(*sparse_config);
   std::mt19937 rng(3);
   absl::Status s = dense.status();
   if (s.ok()) s = sparse.status();
@@ -437,9 +438,8 @@ absl::Status RunInterleaved(const std::vector<std::string>& names,
   std::mt19937 rng(7);
   for (int i = 0; i < 2; ++i) {
     TS_ASSIGN_OR_RETURN(engine::ModelConfig config, BenchConfig(names[i]));
-    TS_ASSIGN_OR_RETURN(engines[i],
-                        MakeEngine(config, names[i] + variant.label, variant,
-                                   1, context));
+    TS_ASSIGN_OR_RETURN(engines[i], MakeEngine(config, names[i] + variant.label,
+                                               variant, 1, context));
     TS_RETURN_IF_ERROR(
         Prefill(*engines[i], 1, context, steps + warmup, rng).status());
     TS_RETURN_IF_ERROR(Decode(*engines[i], 1, warmup, rng, nullptr));
@@ -477,7 +477,8 @@ absl::Status RunConfig(const std::string& name, const std::string& label,
   const std::vector<int> contexts = ParseInts(absl::GetFlag(FLAGS_contexts));
   const int max_b = *std::max_element(batches.begin(), batches.end());
   const int max_c = *std::max_element(contexts.begin(), contexts.end());
-  TS_ASSIGN_OR_RETURN(auto eng, MakeEngine(config, label, variant, max_b, max_c));
+  TS_ASSIGN_OR_RETURN(auto eng,
+                      MakeEngine(config, label, variant, max_b, max_c));
   (*layer_costs)[label] = LayerCosts(label, eng->model(), contexts.front());
   std::printf("%-21s %5s %7s %9s %9s %9s %11s %9s %9s %9s %7s\n", "config",
               "batch", "context", "ms/token", "p90", "tok/s", "prefill/s",

@@ -65,10 +65,11 @@ ABSL_FLAG(std::string, kv_cache_dtype, "f32",
           "Precision of cached keys and values: f32, or bf16 for half the "
           "bytes per position (faster decode at long contexts and large "
           "batches, slightly different logits).");
-ABSL_FLAG(int, engine_threads, 1,
-          "Threads per engine step (oneDNN + kernels); 0 = one per core. Raise "
-          "it for large "
-          "models on machines with cores to spare beyond the gRPC threads.");
+ABSL_FLAG(
+    int, engine_threads, 1,
+    "Threads per engine step (oneDNN + kernels); 0 = one per core in the "
+    "affinity mask. Set it to the cores the server may use (a container's "
+    "CPU quota does not show in the mask).");
 ABSL_FLAG(
     bool, dummy_weights, false,
     "Serve seeded random weights of config.json's shapes instead of "

@@ -29,9 +29,9 @@ __m256 Exp8(__m256 x) {
   // max / min return their second operand for a NaN, so NaN passes through.
   const __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
   x = _mm256_min_ps(hi, _mm256_max_ps(lo, x));
-  const __m256 n = _mm256_round_ps(
-      _mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 n =
+      _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
   // ln2 in two parts, so n * ln2 is subtracted exactly.
   __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
   r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
@@ -41,16 +41,19 @@ __m256 Exp8(__m256 x) {
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r),
+                      _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
   // n = 128 (x near the top) does not fit the exponent: 2^127 * 2 p instead.
   const __m256i e = _mm256_cvtps_epi32(n);
   const __m256i top = _mm256_cmpeq_epi32(e, _mm256_set1_epi32(128));
   const __m256i biased = _mm256_slli_epi32(
-      _mm256_add_epi32(_mm256_sub_epi32(e, _mm256_and_si256(top, _mm256_set1_epi32(1))),
-                       _mm256_set1_epi32(127)),
+      _mm256_add_epi32(
+          _mm256_sub_epi32(e, _mm256_and_si256(top, _mm256_set1_epi32(1))),
+          _mm256_set1_epi32(127)),
       23);
   p = _mm256_blendv_ps(p, _mm256_add_ps(p, p), _mm256_castsi256_ps(top));
-  return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(biased)));
+  return _mm256_andnot_ps(underflow,
+                          _mm256_mul_ps(p, _mm256_castsi256_ps(biased)));
 }
 
 }  // namespace

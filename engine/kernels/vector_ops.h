@@ -44,8 +44,9 @@ void PanelGemmAccumulate(const float* x, int64_t ldx, const float* panels,
 // x[i] = exp(x[i] - shift) for i < n; returns the sum of the results: a
 // softmax's exponentials. Vectorised with our own polynomial, since glibc's
 // vector exp is only declared under -ffast-math and the scalar one took a
-// third of the attention's compute. Within 2 ulp of std::exp; 0 where
-// x[i] - shift < -87 (std::exp gives a subnormal there, or 0).
+// third of the attention's compute. Relative error under 3e-7 against
+// std::exp (a few ulp); 0 where x[i] - shift < -87 (std::exp gives a
+// subnormal there, or 0).
 float ExpShifted(float* x, int64_t n, float shift);
 
 // Asks for the cache lines of p[0:n] ahead of their use.

@@ -1,6 +1,5 @@
 #include "engine/kv_cache/kv_block_pool.h"
 
-#include <new>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
