@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <memory>
 #include <numeric>
 
 namespace terraserve {
@@ -18,6 +19,22 @@ TEST(HugePageAllocatorTest, AlignsLargeArraysToHugePagesAndHoldsValues) {
   EXPECT_EQ(small[9], 1.5f);
   small.assign(big.begin(), big.begin() + 1000);  // regrows through it too
   EXPECT_EQ(small[999], 999.0f);
+}
+
+TEST(HugePageAllocatorTest, RawAllocationsForTheKvCache) {
+  // A size that is no multiple of the huge page still gets the whole run.
+  const size_t bytes = (size_t(5) << 20) + 12;
+  std::unique_ptr<char[], FreeDeleter> p(
+      static_cast<char*>(AllocateHugePages(bytes)));
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(p.get()) % kHugePage, 0u);
+  p[0] = 1;
+  p[bytes - 1] = 2;
+  EXPECT_EQ(p[0] + p[bytes - 1], 3);
+  std::unique_ptr<char[], FreeDeleter> small(
+      static_cast<char*>(AllocateHugePages(100)));
+  ASSERT_NE(small, nullptr);
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(small.get()) % 64, 0u);
 }
 
 }  // namespace
