@@ -96,8 +96,9 @@ KvView KvBlockPool::View(int sublayer, const std::vector<int32_t>& blocks,
                          int head_dim) {
   TS_CHECK(head_dim > 0 && d_ % head_dim == 0) << "head_dim " << head_dim;
   KvView v;
+  // Past the block's earlier sublayers.
   v.pool = reinterpret_cast<char*>(data_.get()) +
-           int64_t(sublayer) * 2 * block_size_ * d_ * (bf16_ ? 2 : 4);
+           BytesPerToken(sublayer, d_, bf16_) * block_size_;
   v.bf16 = bf16_;
   v.blocks = blocks.data();
   v.block_size = block_size_;
