@@ -54,7 +54,11 @@ BENCHMARK(BM_DenseMatmul)
                    {1024},
                    {4096}})
     ->Args({static_cast<int>(DenseKernel::kOnednn), 1, 4096, 1024})
-    ->Args({static_cast<int>(DenseKernel::kPacked), 1, 4096, 1024});
+    ->Args({static_cast<int>(DenseKernel::kPacked), 1, 4096, 1024})
+    // The medium-sparse shapes: Sparse QKV's factored dense (S 16 rows of
+    // d x d/S) and the factored output layer (S 4 rows of d x vocab/S).
+    ->Args({static_cast<int>(DenseKernel::kPacked), 16, 1024, 64})
+    ->Args({static_cast<int>(DenseKernel::kPacked), 4, 1024, 8000});
 
 void BM_ReferenceMatmul(benchmark::State& state) {
   const int64_t m = 1, k = state.range(0), n = state.range(1);
@@ -100,30 +104,45 @@ void BM_SparseFfRow(benchmark::State& state) {
 BENCHMARK(BM_SparseFfRow);
 
 void BM_CausalConv(benchmark::State& state) {
-  const int S = 16, M = 64, kL = 3, kS = static_cast<int>(state.range(0));
+  // One layer's call at batch 1: Q and K (3x3) and V (3x1) in one fork/join.
+  const int S = 16, M = 64, kL = 3, kS[3] = {3, 3, 1};
   // Weights of 48 layers' convolutions, used in turn, so that (as in a
   // model's decode step) they come from memory.
   const int copies = 48;
-  const int64_t wsize = int64_t(kL) * kS * M * M;
+  int64_t offset[4] = {0};
+  for (int c = 0; c < 3; ++c)
+    offset[c + 1] = offset[c] + int64_t(kL) * kS[c] * M * M;
+  const int64_t wsize = offset[3];
   auto hist = Random(2 * S * M), y = Random(S * M), w = Random(wsize * copies),
        b = Random(M);
   for (int i = 0; i < copies; ++i) {  // the layout CausalConv reads
-    std::vector<float> one(w.begin() + i * wsize, w.begin() + (i + 1) * wsize);
-    one = kernels::PackConvWeight(one, kL, kS, M);
-    std::copy(one.begin(), one.end(), w.begin() + i * wsize);
+    for (int c = 0; c < 3; ++c) {
+      float* at = w.data() + i * wsize + offset[c];
+      std::vector<float> one(at, at + offset[c + 1] - offset[c]);
+      one = kernels::PackConvWeight(one, kL, kS[c], M);
+      std::copy(one.begin(), one.end(), at);
+    }
   }
-  std::vector<float> out(S * M);
+  std::vector<float> out(3 * S * M);
   int call = 0;
   for (auto _ : state) {
-    const CausalConvJob job{
-        hist.data(), y.data(),  1, kS, w.data() + (call++ % copies) * wsize,
-        b.data(),    out.data()};
-    kernels::CausalConv(&job, 1, S, M, kL);
+    const float* layer = w.data() + (call++ % copies) * wsize;
+    CausalConvJob jobs[3];
+    for (int c = 0; c < 3; ++c) {
+      jobs[c] = {hist.data(),
+                 y.data(),
+                 1,
+                 kS[c],
+                 layer + offset[c],
+                 b.data(),
+                 out.data() + c * S * M};
+    }
+    kernels::CausalConv(jobs, 3, S, M, kL);
     benchmark::DoNotOptimize(out.data());
   }
   state.SetBytesProcessed(state.iterations() * wsize * 4);
 }
-BENCHMARK(BM_CausalConv)->Arg(3)->Arg(1);
+BENCHMARK(BM_CausalConv);
 
 void BM_CausalAttention(benchmark::State& state) {
   const int d = 1024, heads = 16, block = 16;

@@ -134,6 +134,13 @@ void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
 
 namespace {
 
+// From four rows on, a tile reads one panel, a single memory stream per
+// thread, and the hardware prefetcher alone keeps too few of its lines in
+// flight: asking for the line kAhead weight rows ahead (2 KB in a packed panel)
+// made 16 x 1024 x 4096 and 4 x 1024 x 8000 8-10% faster from memory. Fewer
+// rows read two panels at once instead, where it gained nothing.
+constexpr int64_t kAhead = 32;
+
 // y[r, 16g : 16g+16] += x[r, :] @ W_g for rows r < R and column groups g < P,
 // group g's k rows of 16 floats starting at w + g * gstride, ldw apart.
 // Unrolled so the 2RP accumulators stay in registers.
@@ -149,6 +156,13 @@ void Gemm16(const float* x, int64_t ldx, const float* w, int64_t ldw,
   }
   for (int64_t c = 0; c < k; ++c) {
     __m256 b[2 * P];
+    if constexpr (R >= 4) {
+      for (int g = 0; g < P; ++g) {
+        _mm_prefetch(
+            reinterpret_cast<const char*>(w + g * gstride + (c + kAhead) * ldw),
+            _MM_HINT_T0);
+      }
+    }
 #pragma GCC unroll 4
     for (int h = 0; h < 2 * P; ++h)
       b[h] = _mm256_loadu_ps(w + (h / 2) * gstride + c * ldw + 8 * (h % 2));
