@@ -43,7 +43,12 @@ class PackedLinear final : public Linear {
     // once, two memory streams per thread (see PanelGemmAccumulate). Not for
     // a handful of panels, which pairs would split unevenly over the team.
     const int64_t pairs = m <= 3 && panels_ >= 16 ? panels_ / 2 : 0;
-#pragma omp parallel for schedule(static) if (parallel)
+    // Guided: on a shared host a vCPU can lose its core for milliseconds, and
+    // with static halves the other thread then waits at the join (libgomp's
+    // spin was 10% of a noisy batch-16 step); guided hands out shrinking
+    // chunks, so whichever thread runs takes the rest, and on a quiet host its
+    // first chunks are the same long runs as static's.
+#pragma omp parallel for schedule(guided) if (parallel)
     for (int64_t p = 0; p < panels_ - pairs; ++p) {
       const int64_t first = p < pairs ? 2 * p : p + pairs;
       Columns(x, m, packed_.data() + first * k_ * kPanel, first * kPanel,
