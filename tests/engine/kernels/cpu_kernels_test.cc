@@ -60,6 +60,26 @@ TEST(VectorOpsTest, Dot8MatchesEightDots) {
   }
 }
 
+TEST(VectorOpsTest, GemvAccumulateMatchesNaive) {
+  std::mt19937 rng(12);
+  // Every column path: groups of 64, 32 and 8, and the scalar tail.
+  for (int n : {64, 128, 72, 100, 131, 3}) {
+    for (int k : {1, 16, 37}) {
+      const int ldw = n + 3;
+      auto x = Random(k, rng), w = Random(k * ldw, rng), y = Random(n, rng);
+      auto want = y;
+      for (int j = 0; j < n; ++j) {
+        double acc = want[j];
+        for (int c = 0; c < k; ++c) acc += double(x[c]) * w[c * ldw + j];
+        want[j] = static_cast<float>(acc);
+      }
+      GemvAccumulate(x.data(), w.data(), k, n, ldw, y.data());
+      for (int j = 0; j < n; ++j)
+        ASSERT_NEAR(y[j], want[j], 1e-4 * std::sqrt(k)) << n << " " << k;
+    }
+  }
+}
+
 TEST(VectorOpsTest, ExpShiftedMatchesStdExp) {
   std::mt19937 rng(11);
   for (int n : {1, 7, 8, 9, 64, 100}) {
