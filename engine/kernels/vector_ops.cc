@@ -168,6 +168,10 @@ void Gemm16(const float* x, int64_t ldx, const float* w, int64_t ldw,
     for (int h = 0; h < 2 * P; ++h)
       acc[r][h] = _mm256_loadu_ps(y + r * ldy + 8 * h);
   }
+  // Unrolled over k as well: one loop's counter and branch per four steps
+  // instead of per step took batch 16's GEMM from ~130 to ~160 GFLOP/s with
+  // the weights in cache, where it is bound by the core, not memory.
+#pragma GCC unroll 4
   for (int64_t c = 0; c < k; ++c) {
     __m256 b[2 * P];
     if constexpr (R >= 4) {
