@@ -91,26 +91,9 @@ void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
   }
   // Row after row, each read front to back, so the rows (cached keys, from
   // memory) stream in address order: stepping all eight rows together at each
-  // i read them at 10 GB/s per thread against 16 GB/s in order. Two
-  // accumulators a row halve the FMA chain; the rows are independent, so the
-  // core overlaps them.
+  // i read them at 10 GB/s per thread against 16 GB/s in order.
   __m256 acc[8];
-  for (int r = 0; r < 8; ++r) {
-    const float* row = rows + r * ld;
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-      s0 =
-          _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(row + i), s0);
-      s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8),
-                           _mm256_loadu_ps(row + i + 8), s1);
-    }
-    if (i < n) {
-      s0 =
-          _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(row + i), s0);
-    }
-    acc[r] = _mm256_add_ps(s0, s1);
-  }
+  for (int r = 0; r < 8; ++r) acc[r] = internal::DotLanes(a, rows + r * ld, n);
   // Reduce the eight accumulators at once: pairwise hadds, then fold the
   // 128-bit halves.
   const __m256 s01 = _mm256_hadd_ps(acc[0], acc[1]),
@@ -304,47 +287,38 @@ void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n,
 
 const char* VectorIsa() { return "avx2"; }
 
+namespace {
+
+// y[0 : 8V] += x[0:k] @ w[:, 0 : 8V], the V vectors of outputs in registers
+// across k.
+template <int V>
+void GemvColumns(const float* x, const float* w, int64_t k, int64_t ldw,
+                 float* y) {
+  __m256 acc[V];
+#pragma GCC unroll 8
+  for (int h = 0; h < V; ++h) acc[h] = _mm256_loadu_ps(y + 8 * h);
+  for (int64_t c = 0; c < k; ++c) {
+    const __m256 xc = _mm256_set1_ps(x[c]);
+    const float* wr = w + c * ldw;
+#pragma GCC unroll 8
+    for (int h = 0; h < V; ++h)
+      acc[h] = _mm256_fmadd_ps(xc, _mm256_loadu_ps(wr + 8 * h), acc[h]);
+  }
+#pragma GCC unroll 8
+  for (int h = 0; h < V; ++h) _mm256_storeu_ps(y + 8 * h, acc[h]);
+}
+
+}  // namespace
+
 void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n,
                     int64_t ldw, float* y) {
   int64_t j = 0;
-  // 64 columns at once: a 64-float row (an attention head's cached value)
-  // is read whole, in address order, rather than in two strided passes of 32
-  // (13.5 -> 16 GB/s per thread from memory).
-  for (; j + 64 <= n; j += 64) {
-    __m256 acc[8];
-    for (int h = 0; h < 8; ++h) acc[h] = _mm256_loadu_ps(y + j + 8 * h);
-    for (int64_t c = 0; c < k; ++c) {
-      const __m256 xc = _mm256_set1_ps(x[c]);
-      const float* wr = w + c * ldw + j;
-      for (int h = 0; h < 8; ++h)
-        acc[h] = _mm256_fmadd_ps(xc, _mm256_loadu_ps(wr + 8 * h), acc[h]);
-    }
-    for (int h = 0; h < 8; ++h) _mm256_storeu_ps(y + j + 8 * h, acc[h]);
-  }
-  for (; j + 32 <= n; j += 32) {
-    __m256 a0 = _mm256_loadu_ps(y + j), a1 = _mm256_loadu_ps(y + j + 8);
-    __m256 a2 = _mm256_loadu_ps(y + j + 16), a3 = _mm256_loadu_ps(y + j + 24);
-    for (int64_t c = 0; c < k; ++c) {
-      const __m256 xc = _mm256_set1_ps(x[c]);
-      const float* wr = w + c * ldw + j;
-      a0 = _mm256_fmadd_ps(xc, _mm256_loadu_ps(wr), a0);
-      a1 = _mm256_fmadd_ps(xc, _mm256_loadu_ps(wr + 8), a1);
-      a2 = _mm256_fmadd_ps(xc, _mm256_loadu_ps(wr + 16), a2);
-      a3 = _mm256_fmadd_ps(xc, _mm256_loadu_ps(wr + 24), a3);
-    }
-    _mm256_storeu_ps(y + j, a0);
-    _mm256_storeu_ps(y + j + 8, a1);
-    _mm256_storeu_ps(y + j + 16, a2);
-    _mm256_storeu_ps(y + j + 24, a3);
-  }
-  for (; j + 8 <= n; j += 8) {
-    __m256 a0 = _mm256_loadu_ps(y + j);
-    for (int64_t c = 0; c < k; ++c) {
-      a0 = _mm256_fmadd_ps(_mm256_set1_ps(x[c]),
-                           _mm256_loadu_ps(w + c * ldw + j), a0);
-    }
-    _mm256_storeu_ps(y + j, a0);
-  }
+  // 64 columns at once first: a 64-float row (an attention head's cached
+  // value) is read whole, in address order, rather than in two strided passes
+  // of 32 (13.5 -> 16 GB/s per thread from memory).
+  for (; j + 64 <= n; j += 64) GemvColumns<8>(x, w + j, k, ldw, y + j);
+  for (; j + 32 <= n; j += 32) GemvColumns<4>(x, w + j, k, ldw, y + j);
+  for (; j + 8 <= n; j += 8) GemvColumns<1>(x, w + j, k, ldw, y + j);
   GemvTail(x, w, k, n, ldw, j, y);
 }
 
