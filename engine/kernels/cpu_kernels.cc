@@ -136,15 +136,13 @@ void SparseFfRows(const float* x, int64_t rows, const int32_t* idx,
 void BlockArgmax(const float* logits, int64_t rows, int n_blocks, int block,
                  int32_t* idx, float* probs) {
   // Rows and blocks are independent; a step's share one fork/join once there
-  // are enough of them (the medium shape's 6144 logits per row are).
+  // are enough of them. One row of the medium shape (6144 logits) takes about
+  // a microsecond vectorised, less than the fork/join.
   const int64_t n = rows * n_blocks;
-#pragma omp parallel for schedule(static) if (n * block >= 4096)
+#pragma omp parallel for schedule(static) if (n * block >= (1 << 15))
   for (int64_t rb = 0; rb < n; ++rb) {
     const float* l = logits + rb * block;
-    int best = 0;  // the first on ties
-    for (int e = 1; e < block; ++e) {
-      if (l[e] > l[best]) best = e;
-    }
+    const int best = static_cast<int>(ArgmaxFirst(l, block));
     idx[rb] = best;
     if (probs != nullptr) {
       float sum = 0;

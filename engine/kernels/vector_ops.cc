@@ -6,6 +6,15 @@
 namespace terraserve::engine {
 namespace {
 
+// The index of the largest of x[0:n] by the scalar rule (ArgmaxFirst).
+int64_t ArgmaxScalar(const float* x, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i) {
+    if (x[i] > x[best]) best = i;
+  }
+  return best;
+}
+
 // Scalar GEMV for columns [from, n): the tail of the vector paths.
 void GemvTail(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw,
               int64_t from, float* y) {
@@ -109,7 +118,43 @@ void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
   _mm256_storeu_ps(out, _mm256_add_ps(lo, hi));
 }
 
+int64_t ArgmaxFirst(const float* x, int64_t n) {
+  const int64_t n8 = n - n % 8;
+  if (n8 == 0) return ArgmaxScalar(x, n);
+  // One pass for the maximum (and whether any lane is NaN), one for the first
+  // lane equal to it: about 20 instructions for a block of 64, against 64
+  // compare-and-branch steps whose branches the random logits defeat.
+  __m256 mx = _mm256_loadu_ps(x), nan = _mm256_setzero_ps();
+  for (int64_t i = 0; i < n8; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    mx = _mm256_max_ps(mx, v);
+    nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+  if (_mm256_movemask_ps(nan) != 0) return ArgmaxScalar(x, n);
+  __m128 m4 =
+      _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+  const float vmax = _mm_cvtss_f32(m4);
+  // A tail element above every lane wins (the first such largest); otherwise
+  // the first lane equal to the maximum does, as it comes before the tail.
+  int64_t tail = -1;
+  for (int64_t i = n8; i < n; ++i) {
+    if (x[i] > (tail < 0 ? vmax : x[tail])) tail = i;
+  }
+  if (tail >= 0) return tail;
+  const __m256 target = _mm256_set1_ps(vmax);
+  for (int64_t i = 0; i < n8; i += 8) {
+    const int mask = _mm256_movemask_ps(
+        _mm256_cmp_ps(_mm256_loadu_ps(x + i), target, _CMP_EQ_OQ));
+    if (mask != 0) return i + __builtin_ctz(mask);
+  }
+  return 0;  // unreachable: the maximum is one of the lanes
+}
+
 #else
+
+int64_t ArgmaxFirst(const float* x, int64_t n) { return ArgmaxScalar(x, n); }
 
 float ExpShifted(float* x, int64_t n, float shift) {
   float total = 0;

@@ -49,6 +49,11 @@ void PanelGemmAccumulate(const float* x, int64_t ldx, const float* panels,
 // subnormal there, or 0).
 float ExpShifted(float* x, int64_t n, float shift);
 
+// The index of the largest of x[0:n], n >= 1: the first on ties, and as the
+// scalar loop `if (x[i] > x[best]) best = i` for NaNs (a NaN never wins; one at
+// x[0] does). The Sparse FF controller's per-block choice.
+int64_t ArgmaxFirst(const float* x, int64_t n);
+
 // Asks for the cache lines of p[0:n] ahead of their use.
 inline void Prefetch(const float* p, int64_t n) {
   for (int64_t i = 0; i < n; i += 16)

@@ -105,6 +105,35 @@ TEST(VectorOpsTest, ExpShiftedMatchesStdExp) {
   EXPECT_TRUE(std::isnan(nan));
 }
 
+TEST(VectorOpsTest, ArgmaxFirstMatchesScalarLoop) {
+  auto scalar = [](const std::vector<float>& x) {
+    int64_t best = 0;
+    for (size_t i = 1; i < x.size(); ++i) {
+      if (x[i] > x[best]) best = static_cast<int64_t>(i);
+    }
+    return best;
+  };
+  std::mt19937 rng(12);
+  for (int n : {1, 3, 8, 9, 16, 63, 64, 71}) {
+    for (int trial = 0; trial < 50; ++trial) {
+      auto x = Random(n, rng);
+      // Coarse values give ties, within the vectors and between a vector and
+      // the tail.
+      if (trial % 2) {
+        for (float& v : x) v = std::round(v);
+      }
+      if (trial % 5 == 1) x[rng() % n] = NAN;
+      if (trial % 7 == 2) x[0] = NAN;
+      if (trial % 11 == 3) x[n - 1] = 100.0f;
+      EXPECT_EQ(ArgmaxFirst(x.data(), n), scalar(x)) << "n " << n;
+    }
+  }
+  const std::vector<float> zeros = {0.0f,  -0.0f, 0.0f, -0.0f, -1.0f,
+                                    -2.0f, -3.0f, 0.0f, -0.0f};
+  EXPECT_EQ(ArgmaxFirst(zeros.data(), 9), 0);
+  EXPECT_EQ(ArgmaxFirst(zeros.data() + 1, 8), 0);
+}
+
 TEST(CpuKernelsTest, LayerNormMatchesReference) {
   std::mt19937 rng(2);
   for (bool center : {true, false}) {
