@@ -29,6 +29,13 @@ inline void* AllocateHugePages(size_t bytes) noexcept {
   return p;
 }
 
+// Writes a byte in every 4 KiB page of p[0:bytes), so the kernel faults them
+// all in (huge where marked) now rather than at their first use.
+inline void TouchPages(void* p, size_t bytes) noexcept {
+  volatile char* c = static_cast<char*>(p);
+  for (size_t i = 0; i < bytes; i += 4096) c[i] = 0;
+}
+
 struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
 };

@@ -1,7 +1,8 @@
 // Fixed pool of KV-cache blocks (engine/kv_cache layer).
 //
-// Memory is allocated once at creation: num_blocks blocks, each holding
-// block_size positions of keys and values for every attention sublayer.
+// Memory is allocated once at creation, and every page faulted in then, so no
+// decode step waits on the kernel: num_blocks blocks, each holding block_size
+// positions of keys and values for every attention sublayer.
 // Sequences take blocks through a KvLease, which returns them when destroyed,
 // so the pool bounds memory and admission can count free blocks.
 //
@@ -42,7 +43,8 @@ class KvLease {
 
 class KvBlockPool {
  public:
-  // RESOURCE_EXHAUSTED if the memory cannot be allocated. bf16: hold keys and
+  // RESOURCE_EXHAUSTED if the memory cannot be allocated or is more than the
+  // host has available (AvailableMemoryBytes). bf16: hold keys and
   // values in bfloat16 (KvView::bf16), half the bytes of f32.
   static absl::StatusOr<std::unique_ptr<KvBlockPool>> Create(
       int num_blocks, int block_size, int n_attention_sublayers, int d,

@@ -1,10 +1,13 @@
 #include "engine/kv_cache/kv_block_pool.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <set>
 #include <vector>
 
+#include "engine/base/memory_info.h"
 #include "tests/testing/status_matchers.h"
 
 namespace terraserve::engine {
@@ -34,6 +37,32 @@ TEST(KvBlockPoolTest, LeasesReturnBlocksWhenDestroyed) {
     EXPECT_EQ(pool->free_blocks(), 0);
   }
   EXPECT_EQ(pool->free_blocks(), 10);
+}
+
+TEST(KvBlockPoolTest, EveryPageIsResidentFromCreation) {
+  // 8 MiB: past malloc's heap, so untouched pages would not be resident.
+  ASSERT_OK_AND_ASSIGN(auto pool, KvBlockPool::Create(64, 16, 2, 1024));
+  const std::vector<int32_t> blocks = {0};
+  const uintptr_t start =
+      reinterpret_cast<uintptr_t>(pool->View(0, blocks, 64).pool);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t first = start / page * page;
+  const size_t length = start + pool->block_bytes() * 64 - first;
+  std::vector<unsigned char> resident((length + page - 1) / page);
+  ASSERT_EQ(mincore(reinterpret_cast<void*>(first), length, resident.data()),
+            0);
+  for (size_t i = 0; i < resident.size(); ++i)
+    ASSERT_TRUE(resident[i] & 1) << "page " << i << " not resident";
+}
+
+TEST(KvBlockPoolTest, PoolLargerThanAvailableMemoryIsRefused) {
+  const int64_t available = AvailableMemoryBytes();
+  ASSERT_GT(available, 0);  // Linux reports MemAvailable
+  // 2^20 blocks of 1 MiB (16 positions x 2 sublayers x 2 x 4096 floats): a
+  // TiB, far past the host.
+  EXPECT_THAT(KvBlockPool::Create(1 << 20, 16, 2, 4096),
+              StatusIs(absl::StatusCode::kResourceExhausted,
+                       HasSubstr("MiB of memory available")));
 }
 
 TEST(KvBlockPoolTest, ViewsOfDifferentSublayersAndBlocksDoNotAlias) {
