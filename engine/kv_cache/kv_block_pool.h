@@ -44,7 +44,7 @@ class KvLease {
 class KvBlockPool {
  public:
   // RESOURCE_EXHAUSTED if the memory cannot be allocated or is more than the
-  // host has available (AvailableMemoryBytes). bf16: hold keys and
+  // process can still take (AvailableMemoryBytes). bf16: hold keys and
   // values in bfloat16 (KvView::bf16), half the bytes of f32.
   static absl::StatusOr<std::unique_ptr<KvBlockPool>> Create(
       int num_blocks, int block_size, int n_attention_sublayers, int d,
