@@ -31,6 +31,7 @@ struct ModelInfo {
   int max_context = 0;        // positions one sequence may hold
   int kv_block_size = 0;      // positions per KV block
   int kv_total_blocks = 0;
+  int64_t kv_cache_bytes = 0;  // the pool's memory, all of it held from startup
 };
 
 struct StepItem {

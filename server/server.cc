@@ -168,7 +168,8 @@ absl::Status Server::LoadModel() {
                << absl::FormatDuration(absl::Now() - start) << ": "
                << info.parameters << " parameters, KV cache "
                << info.kv_total_blocks << " blocks of " << info.kv_block_size
-               << " positions";
+               << " positions (" << (info.kv_cache_bytes >> 20)
+               << " MiB, held from startup)";
   return absl::OkStatus();
 }
 

@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "engine/kv_cache/kv_block_pool.h"
 #include "tests/testing/small_model_config.h"
 #include "tests/testing/status_matchers.h"
 
@@ -67,6 +68,29 @@ TEST(TerraformerEngineTest, StepRejectsMisuseAndStaysUsable) {
   EXPECT_THAT(
       e->Encode(1, {1, 2}),
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no encoder")));
+}
+
+TEST(TerraformerEngineTest, ReportsItsKvPoolAndRefusesOneTooLarge) {
+  RandomWeights weights(1);
+  EngineOptions options;
+  options.kv_block_size = 4;
+  options.kv_cache_tokens = 64;
+  const ModelConfig c = Small(false);
+  ASSERT_OK_AND_ASSIGN(
+      auto e, TerraformerEngine::Create(c, weights, nullptr, options, "small"));
+  EXPECT_EQ(e->model_info().kv_total_blocks, 16);
+  EXPECT_EQ(e->model_info().kv_cache_bytes,
+            64 * KvBlockPool::BytesPerToken(c.n_attention_sublayers(),
+                                            c.d_model, false));
+  // 32 TiB in blocks of 4096 positions: more than any host here has.
+  options.kv_block_size = 4096;
+  options.kv_cache_tokens = 0;
+  options.kv_cache_bytes = int64_t(1) << 45;
+  RandomWeights more(1);
+  EXPECT_THAT(
+      TerraformerEngine::Create(c, more, nullptr, options, "small").status(),
+      StatusIs(absl::StatusCode::kResourceExhausted,
+               HasSubstr("of memory available")));
 }
 
 TEST(TerraformerEngineTest, EncodeRejectsMisuse) {
