@@ -124,8 +124,8 @@ int64_t ArgmaxFirst(const float* x, int64_t n) {
   // One pass for the maximum (and whether any lane is NaN), one for the first
   // lane equal to it: about 20 instructions for a block of 64, against 64
   // compare-and-branch steps whose branches the random logits defeat.
-  __m256 mx = _mm256_loadu_ps(x), nan = _mm256_setzero_ps();
-  for (int64_t i = 0; i < n8; i += 8) {
+  __m256 mx = _mm256_loadu_ps(x), nan = _mm256_cmp_ps(mx, mx, _CMP_UNORD_Q);
+  for (int64_t i = 8; i < n8; i += 8) {
     const __m256 v = _mm256_loadu_ps(x + i);
     mx = _mm256_max_ps(mx, v);
     nan = _mm256_or_ps(nan, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
