@@ -40,7 +40,7 @@ TEST(KvBlockPoolTest, LeasesReturnBlocksWhenDestroyed) {
 }
 
 TEST(KvBlockPoolTest, EveryPageIsResidentFromCreation) {
-  // 8 MiB: past malloc's heap, so untouched pages would not be resident.
+  // 16 MiB: past malloc's heap, so untouched pages would not be resident.
   ASSERT_OK_AND_ASSIGN(auto pool, KvBlockPool::Create(64, 16, 2, 1024));
   const std::vector<int32_t> blocks = {0};
   const uintptr_t start =
