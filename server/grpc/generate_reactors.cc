@@ -44,12 +44,22 @@ void Merge(GenerationUpdate& into, GenerationUpdate next) {
 // shared_ptr to it while the reactor deletes itself in OnDone; its mutex also
 // serialises every reactor state change.
 template <typename Reactor>
-class ReactorSink final : public ResponseSink {
+class ReactorSink final
+    : public ResponseSink,
+      public std::enable_shared_from_this<ReactorSink<Reactor>> {
  public:
   explicit ReactorSink(Reactor* r) : reactor_(r) {}
   void Push(GenerationUpdate update) override {
     MutexLock lock(&mu_);
     if (reactor_ != nullptr) reactor_->Deliver(std::move(update));
+  }
+  // Runs (reactor->*fn)() on `delivery` under mu_, unless the reactor is gone
+  // by then.
+  void Post(DeliveryThread* delivery, void (Reactor::*fn)()) {
+    delivery->Post([self = this->shared_from_this(), fn] {
+      MutexLock lock(&self->mu_);
+      if (self->reactor_ != nullptr) (self->reactor_->*fn)();
+    });
   }
   bool closed() const override {
     MutexLock lock(&mu_);
@@ -75,10 +85,11 @@ class StreamReactor final
   using Sink = ReactorSink<StreamReactor>;
 
   StreamReactor(const GenerationRequest& request, Scheduler* scheduler,
-                const engine::Tokenizer* tokenizer)
+                const engine::Tokenizer* tokenizer, DeliveryThread* delivery)
       : request_id_(request.request_id),
         scheduler_(scheduler),
         tokenizer_(tokenizer),
+        delivery_(delivery),
         sink_(std::make_shared<Sink>(this)) {}
 
   void Begin(std::unique_ptr<GenerationRequest> request) {
@@ -100,6 +111,17 @@ class StreamReactor final
     } else {
       queue_.push_back(std::move(update));
     }
+    // The scheduler thread only queues: the write starts on the delivery
+    // thread (see delivery_thread.h).
+    if (!write_in_flight_ && !write_posted_) {
+      write_posted_ = true;
+      sink_->Post(delivery_, &StreamReactor::PostedWrite);
+    }
+  }
+
+  // REQUIRES: sink_->mu_ held (called through Sink::Post).
+  void PostedWrite() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    write_posted_ = false;
     if (!write_in_flight_) WriteNextLocked();
   }
 
@@ -175,11 +197,13 @@ class StreamReactor final
   std::string request_id_;
   Scheduler* scheduler_;
   const engine::Tokenizer* tokenizer_;
+  DeliveryThread* delivery_;
   std::shared_ptr<Sink> sink_;
   RequestHandle handle_ = 0;
   bool submitted_ = false;
   std::deque<GenerationUpdate> queue_;
   bool write_in_flight_ = false;
+  bool write_posted_ = false;
   bool final_sent_ = false;
   bool finished_ = false;
   uint32_t index_ = 0;
@@ -191,10 +215,12 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
   using Sink = ReactorSink<UnaryReactor>;
 
   UnaryReactor(const GenerationRequest& request, v1::GenerateResponse* response,
-               Scheduler* scheduler, const engine::Tokenizer* tokenizer)
+               Scheduler* scheduler, const engine::Tokenizer* tokenizer,
+               DeliveryThread* delivery)
       : response_(response),
         scheduler_(scheduler),
         tokenizer_(tokenizer),
+        delivery_(delivery),
         sink_(std::make_shared<Sink>(this)) {
     response_->set_request_id(request.request_id);
   }
@@ -213,9 +239,9 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
 
   // REQUIRES: sink_->mu_ held (called from Sink::Push).
   void Deliver(GenerationUpdate u) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if (finished_) return;
+    if (finished_ || finish_posted_) return;
     if (!u.error.ok()) {
-      FinishOnce(ToGrpcStatus(u.error));
+      PostFinish(ToGrpcStatus(u.error));
       return;
     }
     for (const auto& t : u.tokens) response_->add_token_ids(t.id);
@@ -223,8 +249,13 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
     response_->mutable_text()->append(u.text);
     if (u.final) {
       ToProto(*u.final, response_->mutable_final());
-      FinishOnce(grpc::Status::OK);
+      PostFinish(grpc::Status::OK);
     }
+  }
+
+  // REQUIRES: sink_->mu_ held (called through Sink::Post).
+  void PostedFinish() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    FinishOnce(posted_status_);
   }
 
   void OnCancel() override {
@@ -246,13 +277,24 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
     Finish(s);
   }
 
+  // REQUIRES: sink_->mu_ held. Finishes on the delivery thread, as the stream
+  // writes (delivery_thread.h); no update is taken after it.
+  void PostFinish(const grpc::Status& s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    finish_posted_ = true;
+    posted_status_ = s;
+    sink_->Post(delivery_, &UnaryReactor::PostedFinish);
+  }
+
   v1::GenerateResponse* response_;
   Scheduler* scheduler_;
   const engine::Tokenizer* tokenizer_;
+  DeliveryThread* delivery_;
   std::shared_ptr<Sink> sink_;
   RequestHandle handle_ = 0;
   bool submitted_ = false;
   bool finished_ = false;
+  bool finish_posted_ = false;
+  grpc::Status posted_status_;
   bool want_tokens_ = false;
 };
 
@@ -291,16 +333,18 @@ void AppendTokens(const GenerationUpdate& u, const engine::Tokenizer& tokenizer,
 
 grpc::ServerWriteReactor<v1::GenerateStreamResponse>* StartGenerateStream(
     std::unique_ptr<GenerationRequest> request, Scheduler* scheduler,
-    const engine::Tokenizer* tokenizer) {
-  auto* reactor = new StreamReactor(*request, scheduler, tokenizer);
+    const engine::Tokenizer* tokenizer, DeliveryThread* delivery) {
+  auto* reactor = new StreamReactor(*request, scheduler, tokenizer, delivery);
   reactor->Begin(std::move(request));
   return reactor;
 }
 
 grpc::ServerUnaryReactor* StartGenerateUnary(
     std::unique_ptr<GenerationRequest> request, v1::GenerateResponse* response,
-    Scheduler* scheduler, const engine::Tokenizer* tokenizer) {
-  auto* reactor = new UnaryReactor(*request, response, scheduler, tokenizer);
+    Scheduler* scheduler, const engine::Tokenizer* tokenizer,
+    DeliveryThread* delivery) {
+  auto* reactor =
+      new UnaryReactor(*request, response, scheduler, tokenizer, delivery);
   const bool want_tokens = request->logprobs;
   reactor->Begin(std::move(request), want_tokens);
   return reactor;

@@ -2,8 +2,9 @@
 // the ResponseSinks the scheduler pushes into (server/grpc layer).
 //
 // Threading: the scheduler thread calls Push, which never blocks: it queues the
-// update and, if no write is in flight, starts one (one StartWrite in flight at
-// a time); OnWriteDone (a gRPC thread) starts the next. Updates that pile up
+// update and, if no write is in flight, has the DeliveryThread start one (one
+// StartWrite in flight at a time; a unary call's Finish goes the same way);
+// OnWriteDone (a gRPC thread) starts the next. Updates that pile up
 // while a write is in flight are merged into one message. A cancelled or
 // disconnected call marks the sink closed and asks the scheduler to cancel;
 // Finish is called exactly once. The reactor deletes itself in OnDone, after
@@ -16,6 +17,7 @@
 
 #include <memory>
 
+#include "server/grpc/delivery_thread.h"
 #include "server/scheduler/scheduler.h"
 #include "terraserve/v1/generation.grpc.pb.h"
 
@@ -24,12 +26,13 @@ namespace terraserve::server {
 // Starts a streaming generation; returns the reactor gRPC will drive.
 grpc::ServerWriteReactor<v1::GenerateStreamResponse>* StartGenerateStream(
     std::unique_ptr<GenerationRequest> request, Scheduler* scheduler,
-    const engine::Tokenizer* tokenizer);
+    const engine::Tokenizer* tokenizer, DeliveryThread* delivery);
 
 // Starts a unary generation that fills `response` when done.
 grpc::ServerUnaryReactor* StartGenerateUnary(
     std::unique_ptr<GenerationRequest> request, v1::GenerateResponse* response,
-    Scheduler* scheduler, const engine::Tokenizer* tokenizer);
+    Scheduler* scheduler, const engine::Tokenizer* tokenizer,
+    DeliveryThread* delivery);
 
 // Copies a FinalInfo into its proto.
 void ToProto(const FinalInfo& f, v1::Final* out);

@@ -84,7 +84,7 @@ grpc::ServerUnaryReactor* GenerationService::Generate(
   auto r = Convert(context, *request);
   if (!r.ok()) return FinishNow(context, ToGrpcStatus(r.status()));
   return StartGenerateUnary(std::move(*r), response, scheduler,
-                            &scheduler->engine().tokenizer());
+                            &scheduler->engine().tokenizer(), &delivery_);
 }
 
 grpc::ServerWriteReactor<v1::GenerateStreamResponse>*
@@ -96,7 +96,7 @@ GenerationService::GenerateStream(grpc::CallbackServerContext* context,
   auto r = Convert(context, *request);
   if (!r.ok()) return new FailedStream(ToGrpcStatus(r.status()));
   return StartGenerateStream(std::move(*r), scheduler,
-                             &scheduler->engine().tokenizer());
+                             &scheduler->engine().tokenizer(), &delivery_);
 }
 
 grpc::ServerUnaryReactor* GenerationService::Tokenize(

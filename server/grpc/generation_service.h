@@ -13,6 +13,7 @@
 #include <random>
 
 #include "engine/base/mutex.h"
+#include "server/grpc/delivery_thread.h"
 #include "server/grpc/request_validation.h"
 #include "server/scheduler/scheduler.h"
 #include "terraserve/v1/generation.grpc.pb.h"
@@ -64,6 +65,9 @@ class GenerationService final
   std::atomic<uint64_t> request_counter_{0};
   Mutex seed_mu_;
   std::mt19937_64 seed_rng_ ABSL_GUARDED_BY(seed_mu_){std::random_device{}()};
+  // Starts the generation calls' writes off the scheduler thread; outlives
+  // every call (the gRPC server is destroyed first).
+  DeliveryThread delivery_;
 };
 
 }  // namespace terraserve::server
