@@ -1,7 +1,8 @@
 // Google Benchmark micro-benchmarks of each engine kernel at the medium model's
 // shapes (d 1024, f 6144 with N 64, S 16): dense matmul (oneDNN, the packed
 // kernel, naive), sparse FF gather-dot vs the dense GEMV it replaces, factored
-// dense, causal convolution, attention.
+// dense, causal convolution, attention; and the per-token sampler at the
+// medium vocabulary.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "engine/kernels/cpu_kernels.h"
 #include "engine/kernels/linear.h"
 #include "engine/kernels/reference_kernels.h"
+#include "engine/sampler/sampler.h"
 
 namespace terraserve::engine {
 namespace {
@@ -185,6 +187,29 @@ void BM_LayerNorm(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_LayerNorm);
+
+// One token drawn from 32000 logits (the medium vocabulary), per sequence and
+// step on the scheduler thread: 0 greedy, 1 temperature 0.8, 2 that with
+// top_p 0.9, 3 with top_k 50 instead. Logits of a trained model's spread
+// (normal, sd 3), so the nucleus is a few hundred tokens.
+void BM_Sample(benchmark::State& state) {
+  const int vocab = 32000;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0, 3);
+  std::vector<float> logits(vocab);
+  for (float& x : logits) x = normal(rng);
+  SamplingParams params;
+  const int mode = static_cast<int>(state.range(0));
+  if (mode > 0) params.temperature = 0.8f;
+  if (mode == 2) params.top_p = 0.9f;
+  if (mode == 3) params.top_k = 50;
+  Sampler sampler(params, {});
+  for (auto _ : state) {
+    SampledToken t = sampler.Sample(logits.data(), vocab);
+    benchmark::DoNotOptimize(t.id);
+  }
+}
+BENCHMARK(BM_Sample)->DenseRange(0, 3);
 
 }  // namespace
 }  // namespace terraserve::engine

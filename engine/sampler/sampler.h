@@ -50,7 +50,10 @@ class Sampler {
 
  private:
   void ApplyPenalties(std::vector<float>& l) const;
-  int32_t Draw(const std::vector<float>& logprobs);
+  // A token from logprobs, after top_k, min_p and top_p; probs are
+  // exp(logprobs - their maximum).
+  int32_t Draw(const std::vector<float>& logprobs,
+               const std::vector<float>& probs);
 
   SamplingParams params_;
   std::mt19937_64 rng_;

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
+#include <random>
 #include <vector>
 
 #include "tests/testing/status_matchers.h"
@@ -73,6 +75,40 @@ TEST(SamplerTest, TopKTopPAndMinPRestrictTheCandidates) {
   p.min_p = 0.3f;  // e^2 / e^3 = 0.37 stays, e^1 / e^3 = 0.14 goes
   for (auto& [id, count] : Histogram(p, 2000))
     EXPECT_TRUE(id == 1 || id == 4 || id == 2) << id;
+}
+
+// Two levels of logits over ids scattered across a vocabulary large enough
+// that the walks sort several growing blocks of it: the likely half holds
+// e / (e + 1) = 73% of the mass, so top_p 0.7 may keep only likely ids, and
+// without top_p they are drawn 73% of the time.
+TEST(SamplerTest, DeepWalksOverALargeVocabularyKeepTheSortedOrder) {
+  const int vocab = 3000, n = 4000;
+  std::vector<float> logits(vocab, 0.0f);
+  std::vector<bool> likely(vocab, false);
+  std::mt19937 rng(5);
+  for (int id = 0; id < vocab; ++id) {
+    likely[id] = rng() % 2 == 0;
+    if (likely[id]) logits[id] = 1.0f;
+  }
+  const double mass =
+      std::exp(1.0) * std::count(likely.begin(), likely.end(), true);
+  const double share =
+      mass / (mass + std::count(likely.begin(), likely.end(), false));
+  for (float top_p : {1.0f, 0.7f}) {
+    SamplingParams p;
+    p.temperature = 1;
+    p.top_p = top_p;
+    Sampler s(p, {});
+    int hits = 0;
+    for (int i = 0; i < n; ++i)
+      hits += likely[s.Sample(logits.data(), vocab).id];
+    if (top_p < 1) {
+      EXPECT_EQ(hits, n);
+    } else {
+      EXPECT_NEAR(double(hits) / n, share,
+                  5 * std::sqrt(share * (1 - share) / n));
+    }
+  }
 }
 
 TEST(SamplerTest, SameSeedSameTokensDifferentSeedDiffers) {
