@@ -17,12 +17,17 @@ void LayerNorm(const float* x, int64_t rows, int d, const float* scale,
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * d;
     float* yr = y + r * d;
+    // The sums as vector reductions (lanes summed at the end): without the
+    // pragma GCC keeps the source's order, one add at a time, a serial
+    // dependency chain that made each normalisation ~2 us at d 1024.
     float mean = 0;
     if (center) {
+#pragma omp simd reduction(+ : mean)
       for (int i = 0; i < d; ++i) mean += xr[i];
       mean /= d;
     }
     float var = 0;
+#pragma omp simd reduction(+ : var)
     for (int i = 0; i < d; ++i) var += (xr[i] - mean) * (xr[i] - mean);
     float inv = 1.0f / std::sqrt(var / d + 1e-6f);
     if (center) {
