@@ -20,21 +20,47 @@ cp "$CONFIG" "$MODEL/config.json"
 cp models/terraformer-tiny/tokenizer.model "$MODEL/"
 
 "$BIN/server/terraserve" --model_dir="$MODEL" --dummy_weights --host=127.0.0.1 --port=0 \
-  --metrics_port=-1 --port_file="$MODEL/port" --log_requests=false \
+  --metrics_port=0 --port_file="$MODEL/port" --log_requests=false \
   --engine_threads="$THREADS" >"$MODEL/server.log" 2>&1 &
 SERVER=$!
 for _ in $(seq 600); do [[ -s "$MODEL/port" ]] && break; sleep 0.1; done
 [[ -s "$MODEL/port" ]] || { cat "$MODEL/server.log"; exit 1; }
 ADDR=127.0.0.1:$(cut -d' ' -f1 "$MODEL/port")
+METRICS=http://127.0.0.1:$(cut -d' ' -f2 "$MODEL/port")/metrics
+scrape() {
+  /usr/bin/python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' "$METRICS" >"$1"
+}
 
 # Prompts of 32 tokens, 64 new tokens each: the engine figure is at context
 # 32, where the streams' decoding starts. The host's speed drifts by tens of
 # percent between minutes, so one stream (where the server's own cost shows)
 # is measured three times, each server run next to an engine run.
+# The server's own metrics around each one-stream run split its inter-token
+# latency into the engine step it timed and the rest, in the same minute.
 for rep in 1 2 3; do
+  scrape "$MODEL/metrics_before"
   "$BIN/bench/terraserve-load" --addr="$ADDR" --concurrency=1 --requests=4 \
     --prompt_tokens=32:32 --output_tokens=64:64 --vocab=2000 \
     --json_out="$OUT/${NAME}_rep${rep}_load_c1.json"
+  scrape "$MODEL/metrics_after"
+  /usr/bin/python3 - "$MODEL/metrics_before" "$MODEL/metrics_after" \
+    >"$OUT/${NAME}_rep${rep}_split.json" <<'SPLIT'
+import json, sys
+def read(path):
+    v = {}
+    for line in open(path):
+        if line.startswith("terraserve_"):
+            name, value = line.rsplit(" ", 1)
+            v[name] = float(value)
+    return v
+a, b = read(sys.argv[1]), read(sys.argv[2])
+d = lambda k: b.get(k, 0) - a.get(k, 0)
+step = 'terraserve_iteration_duration_seconds_%s{phase="decode"}'
+itl = "terraserve_inter_token_latency_seconds_%s"
+json.dump({"step_ms_mean": 1e3 * d(step % "sum") / d(step % "count"),
+           "itl_ms_mean": 1e3 * d(itl % "sum") / d(itl % "count")}, sys.stdout)
+SPLIT
   "$BIN/bench/terraserve-bench" --configs="$CONFIG" --batch_sizes=1 --contexts=32 \
     --decode_steps=64 --ff_layers=false --threads="$THREADS" \
     --json_out="$OUT/${NAME}_rep${rep}_engine.json"
@@ -60,8 +86,12 @@ for rep in (1, 2, 3):
     e = engine(f"{out}/{name}_rep{rep}_engine.json")[1]["ms_per_token_median"]
     s = json.load(open(f"{out}/{name}_rep{rep}_load_c1.json"))["itl_ms"]["p50"]
     overheads.append(s / e - 1)
+    split = json.load(open(f"{out}/{name}_rep{rep}_split.json"))
+    own = split["itl_ms_mean"] / split["step_ms_mean"] - 1
     print(f" 1 stream, pair {rep}: engine {e:.2f} ms/step, server ITL p50 {s:.2f} ms "
-          f"({(s / e - 1) * 100:+.1f}%)")
+          f"({(s / e - 1) * 100:+.1f}%); inside the server, engine step mean "
+          f"{split['step_ms_mean']:.2f} ms, ITL mean {split['itl_ms_mean']:.2f} ms "
+          f"({own * 100:+.1f}%)")
 print(f" 1 stream: median server overhead {statistics.median(overheads) * 100:+.1f}%")
 eng = engine(f"{out}/{name}_engine.json")
 for c in (1, 4, 16):
