@@ -68,68 +68,136 @@ namespace {
 
 // The calling thread's scratch, reused by every token of every sequence it
 // samples (the scheduler thread's, in the server): a vocabulary's worth of
-// floats each, so no allocation per token.
+// floats or ids each, so no allocation per token.
 thread_local std::vector<float> tl_logprobs, tl_probs;
-thread_local std::vector<int32_t> tl_order;
+thread_local std::vector<int32_t> tl_ids, tl_nucleus, tl_rest;
+
+// The walk order: most likely first, ties by id.
+struct MoreLikely {
+  const std::vector<float>& logprobs;
+  bool operator()(int32_t a, int32_t b) const {
+    return logprobs[a] > logprobs[b] || (logprobs[a] == logprobs[b] && a < b);
+  }
+};
+
+// The first of `ids` in walk order at which the running sum of `weight`
+// reaches `target` (the last if rounding leaves it short). What a walk over
+// the sorted ids returns, without sorting them: a quickselect on the summed
+// weight, expected O(n), reorders `ids`.
+int32_t Crossing(std::vector<int32_t>& ids, double target,
+                 const std::vector<float>& weight, MoreLikely before) {
+  std::vector<int32_t>& rest = tl_rest;
+  size_t n = ids.size();
+  // A bounded number of passes: whatever is left after them is sorted, so
+  // no order of the ids can make this quadratic.
+  for (int pass = 0; n > 32 && pass < 48; ++pass) {
+    int32_t pivot;
+    if (n > 4096) {
+      // A pivot near the top: the second most likely of 64 spread-out ids.
+      // A model's mass sits in its few most likely tokens, so the walk's end
+      // is usually among the ~3% before it, and the next passes are short.
+      int32_t sample[64];
+      for (int i = 0; i < 64; ++i) sample[i] = ids[i * n / 64];
+      std::partial_sort(sample, sample + 2, sample + 64, before);
+      pivot = sample[1];
+    } else {
+      // Median of three spread-out ids, for a balanced split on any order.
+      int32_t a = ids[0], b = ids[n / 2], c = ids[n - 1];
+      if (before(b, a)) std::swap(a, b);
+      if (before(c, b)) std::swap(b, c);
+      if (before(b, a)) std::swap(a, b);
+      pivot = b;
+    }
+    // ids[0:m) go before the pivot, rest after it. Branch-free: which side
+    // an id falls is a coin toss the branch predictor would lose.
+    const float pivot_lp = before.logprobs[pivot];
+    size_t m = 0, r = 0;
+    double mass = 0;
+    rest.resize(n);
+    for (size_t i = 0; i < n; ++i) {
+      const int32_t id = ids[i];
+      const float lp = before.logprobs[id];
+      const bool first = (lp > pivot_lp) | ((lp == pivot_lp) & (id < pivot));
+      ids[m] = id;
+      rest[r] = id;
+      m += first;
+      r += !first & (id != pivot);
+      mass += double(weight[id]) * first;
+    }
+    if (mass >= target) {
+      if (m == 0) return pivot;  // target <= 0: the first in the order
+      n = m;
+      continue;
+    }
+    target -= mass + weight[pivot];
+    if (target <= 0) return pivot;
+    std::copy(rest.begin(), rest.begin() + r, ids.begin());
+    n = r;
+    if (n == 0) return pivot;
+  }
+  std::sort(ids.begin(), ids.begin() + n, before);
+  double cum = 0;
+  for (size_t i = 0; i < n; ++i) {
+    cum += weight[ids[i]];
+    if (cum >= target) return ids[i];
+  }
+  return ids[n - 1];
+}
 
 }  // namespace
 
 int32_t Sampler::Draw(const std::vector<float>& logprobs,
                       const std::vector<float>& probs) {
   // probs are exp(logprob - max logprob): proportional to the probabilities,
-  // 1 for the most likely token. The candidates are walked most likely first,
-  // ties by id. That order is needed only as far as the walks go, which for a
-  // trained model's distribution is the first few hundred of its tens of
-  // thousands of tokens, so it is sorted on demand, in growing steps (a full
-  // sort was most of a token's sampling: 4.4 ms at 32000 tokens).
+  // 1 for the most likely token. The walks (top_p's, then the draw's) go most
+  // likely first, ties by id; sorting the vocabulary for them was most of a
+  // token's sampling (4.4 ms at 32000 ids), so each finds where its running
+  // sum crosses its target by selection instead (Crossing).
   const int V = static_cast<int>(logprobs.size());
-  std::vector<int32_t>& order = tl_order;
-  order.resize(V);
-  std::iota(order.begin(), order.end(), 0);
-  auto by_prob = [&](int32_t a, int32_t b) {
-    return logprobs[a] > logprobs[b] || (logprobs[a] == logprobs[b] && a < b);
-  };
-  int sorted = 0;
-  auto nth = [&](int i) {
-    if (i >= sorted) {
-      // Sort the next, four times larger, block of the rest.
-      const int upto = std::min(V, std::max({i + 1, 4 * sorted, 64}));
-      std::partial_sort(order.begin() + sorted, order.begin() + upto,
-                        order.end(), by_prob);
-      sorted = upto;
-    }
-    return order[i];
-  };
+  const MoreLikely before{logprobs};
+  std::vector<int32_t>& ids = tl_ids;
   // The candidates: the top_k most likely, less those under min_p times the
-  // most likely; `total` is their summed weight. They are a prefix of the
-  // order.
+  // most likely.
   const double floor = params_.min_p;  // the most likely token weighs 1
-  int keep = 0;
-  double total = 0;
+  ids.clear();
   if (params_.top_k > 0 && params_.top_k < V) {
-    while (keep < params_.top_k && (keep == 0 || probs[nth(keep)] >= floor))
-      total += probs[nth(keep++)];
+    ids.resize(V);
+    std::iota(ids.begin(), ids.end(), 0);
+    std::partial_sort(ids.begin(), ids.begin() + params_.top_k, ids.end(),
+                      before);
+    ids.resize(params_.top_k);
+    while (ids.size() > 1 && probs[ids.back()] < floor) ids.pop_back();
   } else {
+    int32_t best = 0;
     for (int i = 0; i < V; ++i) {
-      if (probs[i] >= floor) {
-        ++keep;
-        total += probs[i];
+      if (probs[i] >= floor) ids.push_back(i);
+      if (before(i, best)) best = i;
+    }
+    // min_p 1 keeps the most likely token even if its weight rounds below 1.
+    if (ids.empty()) ids.push_back(best);
+  }
+  double total = 0;
+  for (int32_t id : ids) total += probs[id];
+  if (params_.top_p < 1) {
+    // The nucleus: every candidate up to and including the one where the
+    // running sum reaches top_p of the total.
+    std::vector<int32_t>& work = tl_nucleus;
+    work = ids;
+    const int32_t last = Crossing(work, params_.top_p * total, probs, before);
+    size_t n = 0;
+    total = 0;
+    for (int32_t id : ids) {
+      if (!before(last, id)) {
+        ids[n++] = id;
+        total += probs[id];
       }
     }
-  }
-  if (params_.top_p < 1) {
-    double cum = 0;
-    int n = 0;
-    while (n < keep && cum < params_.top_p * total) cum += probs[nth(n++)];
-    keep = std::max(n, 1);
-    total = cum;
+    ids.resize(n);
   }
   // One uniform draw per token, from this sequence's own stream.
-  double u = std::uniform_real_distribution<double>(0.0, 1.0)(rng_) * total;
-  for (int i = 0; i < keep; ++i) {
-    if ((u -= probs[nth(i)]) <= 0) return order[i];
-  }
-  return nth(keep - 1);
+  const double u =
+      std::uniform_real_distribution<double>(0.0, 1.0)(rng_) * total;
+  return Crossing(ids, u, probs, before);
 }
 
 SampledToken Sampler::Sample(const float* logits, int vocab_size,
@@ -159,7 +227,7 @@ SampledToken Sampler::Sample(const float* logits, int vocab_size,
   }
   out.logprob = l[out.id];
   if (params_.top_logprobs > 0) {
-    std::vector<int32_t>& ids = tl_order;
+    std::vector<int32_t>& ids = tl_ids;
     ids.resize(vocab_size);
     std::iota(ids.begin(), ids.end(), 0);
     const int n = std::min(params_.top_logprobs, vocab_size);

@@ -78,33 +78,45 @@ TEST(SamplerTest, TopKTopPAndMinPRestrictTheCandidates) {
 }
 
 // Two levels of logits over ids scattered across a vocabulary large enough
-// that the walks sort several growing blocks of it: the likely half holds
-// e / (e + 1) = 73% of the mass, so top_p 0.7 may keep only likely ids, and
-// without top_p they are drawn 73% of the time.
-TEST(SamplerTest, DeepWalksOverALargeVocabularyKeepTheSortedOrder) {
+// that the walks cannot be short: the likely half holds e / (e + 1) = 73% of
+// the mass. Without top_p, likely ids are drawn 73% of the time; with top_p
+// 0.7 the nucleus is the likely ids in id order (ties go by id) until 0.7 of
+// the mass, so every draw is one of them, and the last ones are reached.
+TEST(SamplerTest, DeepWalksOverALargeVocabularyKeepTheOrder) {
   const int vocab = 3000, n = 4000;
   std::vector<float> logits(vocab, 0.0f);
-  std::vector<bool> likely(vocab, false);
+  std::vector<int32_t> likely_ids;
   std::mt19937 rng(5);
   for (int id = 0; id < vocab; ++id) {
-    likely[id] = rng() % 2 == 0;
-    if (likely[id]) logits[id] = 1.0f;
+    if (rng() % 2 == 0) {
+      logits[id] = 1.0f;
+      likely_ids.push_back(id);
+    }
   }
-  const double mass =
-      std::exp(1.0) * std::count(likely.begin(), likely.end(), true);
-  const double share =
-      mass / (mass + std::count(likely.begin(), likely.end(), false));
+  const double e = std::exp(1.0), likely = e * likely_ids.size();
+  const double total = likely + (vocab - likely_ids.size());
+  // The nucleus: the first k likely ids, k * e >= 0.7 * total.
+  const size_t k = static_cast<size_t>(std::ceil(0.7 * total / e));
   for (float top_p : {1.0f, 0.7f}) {
     SamplingParams p;
     p.temperature = 1;
     p.top_p = top_p;
     Sampler s(p, {});
     int hits = 0;
-    for (int i = 0; i < n; ++i)
-      hits += likely[s.Sample(logits.data(), vocab).id];
+    int32_t highest = -1;
+    for (int i = 0; i < n; ++i) {
+      const int32_t id = s.Sample(logits.data(), vocab).id;
+      if (logits[id] > 0) {
+        ++hits;
+        highest = std::max(highest, id);
+      }
+    }
     if (top_p < 1) {
       EXPECT_EQ(hits, n);
+      EXPECT_LE(highest, likely_ids[k]);  // one id of slack for rounding
+      EXPECT_GE(highest, likely_ids[k - 30]);
     } else {
+      const double share = likely / total;
       EXPECT_NEAR(double(hits) / n, share,
                   5 * std::sqrt(share * (1 - share) / n));
     }
