@@ -63,16 +63,23 @@ namespace {
 void SparseFfDots(const float* x, const int32_t* idx, const float* probs,
                   const SparseFfWeights& w, int b0, int b1, float* h) {
   // Each chosen row is its own short stream that the hardware prefetcher
-  // finds only after its first lines, so the next row is requested while this
-  // one is summed.
+  // finds only after its first lines: two rows are read side by side, and
+  // the next two are requested while they are summed.
   auto w1_row = [&](int b) {
     return w.w1t + (int64_t(b) * w.block + idx[b]) * w.d;
   };
-  for (int b = b0; b < b1; ++b) {
-    if (b + 1 < b1) Prefetch(w1_row(b + 1), w.d);
-    const float v = Dot(x, w1_row(b), w.d);
+  auto finish = [&](int b, float v) {
     h[b] = v > 0 ? (probs != nullptr ? v * probs[b] : v) : 0.0f;
+  };
+  int b = b0;
+  for (; b + 2 <= b1; b += 2) {
+    for (int n = b + 2; n < std::min(b + 4, b1); ++n) Prefetch(w1_row(n), w.d);
+    float v[2];
+    Dot2(x, w1_row(b), w1_row(b + 1), w.d, v);
+    finish(b, v[0]);
+    finish(b + 1, v[1]);
   }
+  if (b < b1) finish(b, Dot(x, w1_row(b), w.d));
 }
 
 // One row: y = init + sum over blocks [b0, b1) of h[b] * chosen W2 row, where
@@ -87,10 +94,23 @@ void SparseFfSums(const int32_t* idx, const float* h, const SparseFfWeights& w,
   auto w2_row = [&](int b) {
     return w.w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d;
   };
+  // The blocks whose unit fired (ReLU zeroes about half), two at a time,
+  // the next two requested while these are added.
+  thread_local std::vector<int> live;
+  live.clear();
   for (int b = b0; b < b1; ++b) {
-    if (b + 1 < b1 && h[b + 1] != 0.0f) Prefetch(w2_row(b + 1), w.d);
-    if (h[b] != 0.0f) Axpy(h[b], w2_row(b), y, w.d);
+    if (h[b] != 0.0f) live.push_back(b);
   }
+  const int n = static_cast<int>(live.size());
+  for (int i = 0; i < std::min(n, 2); ++i) Prefetch(w2_row(live[i]), w.d);
+  int i = 0;
+  for (; i + 2 <= n; i += 2) {
+    for (int k = i + 2; k < std::min(i + 4, n); ++k)
+      Prefetch(w2_row(live[k]), w.d);
+    const int p = live[i], q = live[i + 1];
+    Axpy2(h[p], w2_row(p), h[q], w2_row(q), y, w.d);
+  }
+  if (i < n) Axpy(h[live[i]], w2_row(live[i]), y, w.d);
 }
 
 }  // namespace

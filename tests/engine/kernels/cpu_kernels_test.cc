@@ -45,6 +45,26 @@ TEST(VectorOpsTest, DotAndAxpyMatchScalarOnOddLengths) {
   }
 }
 
+TEST(VectorOpsTest, Dot2AndAxpy2MatchScalarOnOddLengths) {
+  std::mt19937 rng(3);
+  for (int n : {1, 7, 8, 15, 16, 17, 33, 64, 100, 1027}) {
+    auto a = Random(n, rng), b0 = Random(n, rng), b1 = Random(n, rng);
+    double ref0 = 0, ref1 = 0;
+    for (int i = 0; i < n; ++i) {
+      ref0 += double(a[i]) * b0[i];
+      ref1 += double(a[i]) * b1[i];
+    }
+    float out[2];
+    Dot2(a.data(), b0.data(), b1.data(), n, out);
+    EXPECT_NEAR(out[0], ref0, 1e-4 * std::sqrt(n)) << n;
+    EXPECT_NEAR(out[1], ref1, 1e-4 * std::sqrt(n)) << n;
+    auto y = a;
+    Axpy2(0.5f, b0.data(), -2.0f, b1.data(), y.data(), n);
+    for (int i = 0; i < n; ++i)
+      ASSERT_NEAR(y[i], a[i] + 0.5f * b0[i] - 2.0f * b1[i], 1e-5) << n;
+  }
+}
+
 TEST(VectorOpsTest, Dot8MatchesEightDots) {
   std::mt19937 rng(11);
   for (int n : {8, 64, 72, 13}) {
