@@ -168,13 +168,16 @@ int32_t Sampler::Draw(const std::vector<float>& logprobs,
     ids.resize(params_.top_k);
     while (ids.size() > 1 && probs[ids.back()] < floor) ids.pop_back();
   } else {
-    int32_t best = 0;
     for (int i = 0; i < V; ++i) {
       if (probs[i] >= floor) ids.push_back(i);
-      if (before(i, best)) best = i;
     }
-    // min_p 1 keeps the most likely token even if its weight rounds below 1.
-    if (ids.empty()) ids.push_back(best);
+    // The most likely token weighs exactly 1 (ExpShifted(0) is 1), so only
+    // NaN logits leave no candidate.
+    if (ids.empty()) {
+      int32_t best = 0;
+      for (int i = 1; i < V; ++i) best = before(i, best) ? i : best;
+      ids.push_back(best);
+    }
   }
   double total = 0;
   for (int32_t id : ids) total += probs[id];
@@ -231,10 +234,7 @@ SampledToken Sampler::Sample(const float* logits, int vocab_size,
     ids.resize(vocab_size);
     std::iota(ids.begin(), ids.end(), 0);
     const int n = std::min(params_.top_logprobs, vocab_size);
-    std::partial_sort(ids.begin(), ids.begin() + n, ids.end(),
-                      [&](int32_t a, int32_t b) {
-                        return l[a] > l[b] || (l[a] == l[b] && a < b);
-                      });
+    std::partial_sort(ids.begin(), ids.begin() + n, ids.end(), MoreLikely{l});
     for (int i = 0; i < n; ++i) out.top.emplace_back(ids[i], l[ids[i]]);
   }
   ++output_counts_[out.id];

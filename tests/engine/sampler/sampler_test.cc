@@ -123,6 +123,22 @@ TEST(SamplerTest, DeepWalksOverALargeVocabularyKeepTheOrder) {
   }
 }
 
+// Logits that are all NaN (a broken model) leave no candidate by weight; the
+// draw still returns a valid id rather than reading past an empty list.
+TEST(SamplerTest, NanLogitsStillGiveAnIdInRange) {
+  const std::vector<float> nan(100, std::nanf(""));
+  for (float min_p : {0.0f, 0.5f}) {
+    SamplingParams p;
+    p.temperature = 1;
+    p.min_p = min_p;
+    p.top_p = 0.9f;
+    Sampler s(p, {});
+    const int32_t id = s.Sample(nan.data(), 100).id;
+    EXPECT_GE(id, 0);
+    EXPECT_LT(id, 100);
+  }
+}
+
 TEST(SamplerTest, SameSeedSameTokensDifferentSeedDiffers) {
   SamplingParams p;
   p.temperature = 1.5f;
