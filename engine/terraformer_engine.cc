@@ -72,7 +72,7 @@ absl::StatusOr<std::unique_ptr<TerraformerEngine>> TerraformerEngine::Create(
   e->info_.max_context = config.learned_positions ? config.max_len : (1 << 20);
   e->info_.kv_block_size = options.kv_block_size;
   e->info_.kv_total_blocks = static_cast<int>(blocks);
-  e->info_.kv_cache_bytes = e->pool_->block_bytes() * blocks;
+  e->info_.kv_cache_bytes = e->pool_->bytes();
   return e;
 }
 

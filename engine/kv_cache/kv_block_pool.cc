@@ -60,7 +60,7 @@ absl::StatusOr<std::unique_ptr<KvBlockPool>> KvBlockPool::Create(
   pool->block_stride_ = int64_t(n_attention_sublayers) * 2 * block_size * d;
   pool->bf16_ = bf16;
   // block_stride_ is even, so bf16 elements fill whole floats.
-  const int64_t bytes = pool->block_bytes() * num_blocks;
+  const int64_t bytes = pool->bytes();
   // The pool is faulted in below, so a pool the host cannot hold would get the
   // process killed: refuse it with the sizes instead.
   const int64_t available = AvailableMemoryBytes();

@@ -69,6 +69,8 @@ class KvBlockPool {
   int64_t block_bytes() const {
     return BytesPerToken(n_sublayers_, d_, bf16_) * block_size_;
   }
+  // Bytes the whole pool holds.
+  int64_t bytes() const { return block_bytes() * num_blocks_; }
 
   // Keys/values of attention sublayer `sublayer` for the given blocks, laid
   // out for heads of `head_dim` floats (which must divide d).
