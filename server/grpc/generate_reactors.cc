@@ -1,6 +1,7 @@
 #include "server/grpc/generate_reactors.h"
 
 #include <deque>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -239,7 +240,7 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
 
   // REQUIRES: sink_->mu_ held (called from Sink::Push).
   void Deliver(GenerationUpdate u) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    if (finished_ || finish_posted_) return;
+    if (finished_ || posted_status_) return;
     if (!u.error.ok()) {
       PostFinish(ToGrpcStatus(u.error));
       return;
@@ -255,7 +256,7 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
 
   // REQUIRES: sink_->mu_ held (called through Sink::Post).
   void PostedFinish() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    FinishOnce(posted_status_);
+    FinishOnce(*posted_status_);
   }
 
   void OnCancel() override {
@@ -280,7 +281,6 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
   // REQUIRES: sink_->mu_ held. Finishes on the delivery thread, as the stream
   // writes (delivery_thread.h); no update is taken after it.
   void PostFinish(const grpc::Status& s) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    finish_posted_ = true;
     posted_status_ = s;
     sink_->Post(delivery_, &UnaryReactor::PostedFinish);
   }
@@ -293,8 +293,7 @@ class UnaryReactor final : public grpc::ServerUnaryReactor {
   RequestHandle handle_ = 0;
   bool submitted_ = false;
   bool finished_ = false;
-  bool finish_posted_ = false;
-  grpc::Status posted_status_;
+  std::optional<grpc::Status> posted_status_;  // set once Finish is posted
   bool want_tokens_ = false;
 };
 
