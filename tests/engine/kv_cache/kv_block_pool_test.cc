@@ -47,7 +47,7 @@ TEST(KvBlockPoolTest, EveryPageIsResidentFromCreation) {
       reinterpret_cast<uintptr_t>(pool->View(0, blocks, 64).pool);
   const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   const uintptr_t first = start / page * page;
-  const size_t length = start + pool->block_bytes() * 64 - first;
+  const size_t length = start + pool->bytes() - first;
   std::vector<unsigned char> resident((length + page - 1) / page);
   ASSERT_EQ(mincore(reinterpret_cast<void*>(first), length, resident.data()),
             0);
