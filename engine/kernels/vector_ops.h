@@ -117,8 +117,14 @@ inline float Dot(const float* a, const float* b, int64_t n) {
   for (; i + 16 <= n; i += 16) {
     s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
   }
-  float sum = _mm512_reduce_add_ps(
-      _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3)));
+  // Halved with __builtin_shufflevector, not _mm512_reduce_add_ps or the
+  // _mm512 cast and shuffle intrinsics: GCC 12 warns inside each of those
+  // (maybe-uninitialized, from their _mm*_undefined_*), which -Werror turns
+  // into a build failure.
+  const __m512 s = _mm512_add_ps(_mm512_add_ps(s0, s1), _mm512_add_ps(s2, s3));
+  float sum = internal::HorizontalSum(_mm256_add_ps(
+      __builtin_shufflevector(s, s, 0, 1, 2, 3, 4, 5, 6, 7),
+      __builtin_shufflevector(s, s, 8, 9, 10, 11, 12, 13, 14, 15)));
   for (; i < n; ++i) sum += a[i] * b[i];
   return sum;
 }
