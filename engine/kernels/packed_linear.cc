@@ -39,10 +39,11 @@ class PackedLinear final : public Linear {
     // Below ~64k multiply-adds the fork/join (about a microsecond) costs more
     // than a second thread gains.
     const bool parallel = m * k_ * n_ >= (int64_t(1) << 16);
-    // Up to three rows, an item is two panels: the kernel then reads both at
-    // once, two memory streams per thread (see PanelGemmAccumulate). Not for
-    // a handful of panels, which pairs would split unevenly over the team.
-    const int64_t pairs = m <= 3 && panels_ >= 16 ? panels_ / 2 : 0;
+    // Up to kPanelPairRows rows, an item is two panels: the kernel then reads
+    // both at once, two memory streams per thread. Not for a handful of
+    // panels, which pairs would split unevenly over the team.
+    const int64_t pairs =
+        m <= kPanelPairRows && panels_ >= 16 ? panels_ / 2 : 0;
     // Guided: on a shared host a vCPU can lose its core for milliseconds, and
     // with static halves the other thread then waits at the join (libgomp's
     // spin was 10% of a noisy batch-16 step); guided hands out shrinking

@@ -27,9 +27,10 @@ void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n,
                     int64_t ldw, float* y);
 
 // y[r, 0:n] += x[r, 0:k] @ w for r < rows: rows ldx / ldy floats apart, w
-// k rows of n floats, ldw apart. Up to six rows by 16 columns at a time with
-// the outputs in registers, so each w load feeds up to six FMAs (the
-// convolutions: the modules of a position against one M x M tap).
+// k rows of n floats, ldw apart. Up to six rows (twelve with AVX-512) by 16
+// columns at a time with the outputs in registers, so each w load feeds up to
+// six (twelve) FMAs (the convolutions: the modules of a position against one
+// M x M tap).
 void GemmAccumulate(const float* x, int64_t ldx, const float* w, int64_t ldw,
                     int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows);
 
@@ -40,6 +41,16 @@ void GemmAccumulate(const float* x, int64_t ldx, const float* w, int64_t ldw,
 void PanelGemmAccumulate(const float* x, int64_t ldx, const float* panels,
                          int64_t k, int64_t n_panels, float* y, int64_t ldy,
                          int64_t rows);
+
+// Up to this many rows PanelGemmAccumulate reads two panels at once when given
+// two (two memory streams per thread); a caller splitting panels over threads
+// hands them out in pairs up to it. With AVX-512 every row tile does (its 32
+// registers hold twelve rows by two panels); with AVX2 only up to three rows.
+#if defined(__AVX512F__)
+inline constexpr int64_t kPanelPairRows = INT64_MAX;
+#else
+inline constexpr int64_t kPanelPairRows = 3;
+#endif
 
 // x[i] = exp(x[i] - shift) for i < n; returns the sum of the results: a
 // softmax's exponentials. Vectorised with our own polynomial, since glibc's

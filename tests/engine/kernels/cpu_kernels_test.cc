@@ -328,6 +328,7 @@ TEST(CpuKernelsTest, GemmAccumulateMatchesNaive) {
                             {3, 7, 16},
                             {4, 64, 64},
                             {9, 17, 40},
+                            {13, 20, 50},  // AVX-512: a 12-row tile and one
                             {5, 3, 33}}) {
     const int ldx = k + 3, ldw = n + 5, ldy = n + 2;  // strided rows
     auto x = Random(rows * ldx, rng), w = Random(k * ldw, rng),
@@ -387,8 +388,10 @@ TEST(DenseLinearTest, OnednnAndPackedMatchReferenceForManyShapes) {
   std::mt19937 rng(7);
   for (DenseKernel kernel : {DenseKernel::kOnednn, DenseKernel::kPacked}) {
     const int which = static_cast<int>(kernel);
-    // Packed: whole 16-column panels, a tail, or only a tail.
+    // Packed: whole 16-column panels, a tail, or only a tail; 17 panels and
+    // a tail are handed to threads in pairs and one single.
     for (auto [k, n] : {std::pair<int, int>{1, 1},
+                        {33, 17 * 16 + 3},
                         {17, 5},
                         {64, 96},
                         {256, 33},
@@ -399,8 +402,9 @@ TEST(DenseLinearTest, OnednnAndPackedMatchReferenceForManyShapes) {
       auto fast = MakeLinear(w, b, k, n, kernel);
       ASSERT_TRUE(fast.ok()) << fast.status();
       auto ref = MakeReferenceLinear(w, b, k, n);
-      // One object serves every M; the packed kernel does rows six at a time.
-      for (int m : {1, 2, 5, 6, 7, 12, 13, 64}) {
+      // One object serves every M; the packed kernel does rows six (AVX2) or
+      // twelve (AVX-512) at a time.
+      for (int m : {1, 2, 3, 4, 5, 6, 7, 12, 13, 16, 25, 64}) {
         auto x = Random(m * k, rng);
         std::vector<float> y1(m * n), y2(m * n);
         ASSERT_TRUE((*fast)->Forward(x.data(), m, y1.data()).ok());
