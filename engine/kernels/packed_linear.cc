@@ -1,5 +1,7 @@
 #include "engine/kernels/packed_linear.h"
 
+#include <omp.h>
+
 #include <algorithm>
 
 #include "engine/kernels/vector_ops.h"
@@ -41,9 +43,11 @@ class PackedLinear final : public Linear {
     const bool parallel = m * k_ * n_ >= (int64_t(1) << 16);
     // Up to kPanelPairRows rows, an item is two panels: the kernel then reads
     // both at once, two memory streams per thread. Not for a handful of
-    // panels, which pairs would split unevenly over the team.
+    // panels, unless they pair evenly over the team (the factored dense's
+    // four), which pairs would otherwise split unevenly.
+    const bool even_pairs = panels_ % (2 * omp_get_max_threads()) == 0;
     const int64_t pairs =
-        m <= kPanelPairRows && panels_ >= 16 ? panels_ / 2 : 0;
+        m <= kPanelPairRows && (panels_ >= 16 || even_pairs) ? panels_ / 2 : 0;
     // Guided: on a shared host a vCPU can lose its core for milliseconds, and
     // with static halves the other thread then waits at the join (libgomp's
     // spin was 10% of a noisy batch-16 step); guided hands out shrinking

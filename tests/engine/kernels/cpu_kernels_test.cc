@@ -392,6 +392,7 @@ TEST(DenseLinearTest, OnednnAndPackedMatchReferenceForManyShapes) {
     // a tail are handed to threads in pairs and one single.
     for (auto [k, n] : {std::pair<int, int>{1, 1},
                         {33, 17 * 16 + 3},
+                        {20, 64},  // four panels: paired when two threads
                         {17, 5},
                         {64, 96},
                         {256, 33},
