@@ -1,14 +1,15 @@
 // The project's own dense Linear (engine/kernels layer) for CPUs where
-// oneDNN 2.6 has no blocked f32 matmul kernel (AVX2 without AVX-512) and
-// falls back to a GEMM that keeps the weights plain and repacks them on every
-// call: there, batches of 4-16 decode rows ran 2-2.6x slower than this kernel
-// and a single row no faster (measured: docs/performance.md).
+// oneDNN 2.6 keeps the f32 matmul weights plain (AVX2 without AVX-512, and
+// also the AVX-512 EPYC this project is measured on) and repacks them on
+// every call: there, batches of 4-16 decode rows ran 1.4-2.6x slower than this
+// kernel and a single row no faster (measured: docs/performance.md).
 //
 // The weights are packed once into panels of 16 output columns, each panel
 // [k][16] contiguous, so every pass streams memory in order. Rows are done six
-// at a time with their 6 x 16 outputs held in registers (one panel row load
-// feeds 12 FMAs). Panels are shared over the OpenMP team. Columns past the last
-// full panel are a plain [k][n % 16] tail.
+// at a time with their 6 x 16 outputs held in registers (AVX2), or twelve by
+// two panels (AVX-512); see PanelGemmAccumulate. Panels are shared over the
+// OpenMP team, in pairs where the kernel reads two at once. Columns past the
+// last full panel are a plain [k][n % 16] tail.
 //
 // Thread-compatible: one caller at a time (the engine thread).
 #ifndef TERRASERVE_ENGINE_KERNELS_PACKED_LINEAR_H_
