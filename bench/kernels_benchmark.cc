@@ -188,6 +188,27 @@ void BM_LayerNorm(benchmark::State& state) {
 }
 BENCHMARK(BM_LayerNorm);
 
+// What every parallel kernel pays to use the team: an empty OpenMP region
+// (range 0 barriers: the fork and the join) and one with range barriers inside,
+// so (time(16) - time(0)) / 16 is a barrier. A sparse decode step of the
+// medium shape runs six regions and a barrier a layer, each of a few to a few
+// tens of microseconds, so on a host where these cost microseconds they are
+// part of its floor.
+void BM_ForkJoin(benchmark::State& state) {
+  const int64_t barriers = state.range(0);
+  int sink = 0;
+  for (auto _ : state) {
+#pragma omp parallel
+    {
+      for (int64_t b = 0; b < barriers; ++b) {
+#pragma omp barrier
+      }
+      benchmark::DoNotOptimize(sink);
+    }
+  }
+}
+BENCHMARK(BM_ForkJoin)->Arg(0)->Arg(16);
+
 // One token drawn from 32000 logits (the medium vocabulary), per sequence and
 // step on the scheduler thread: 0 greedy, 1 temperature 0.8, 2 that with
 // top_p 0.9, 3 with top_k 50 instead. Logits of a trained model's spread
