@@ -174,117 +174,67 @@ void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
 
 #endif
 
+#if defined(__AVX2__) && defined(__FMA__)
+
+namespace {
+
+// The register tile's vector: a panel row of 16 floats is one 512-bit
+// register with AVX-512 (32 registers: up to 12 rows by two panels, 24
+// accumulators, each weight load feeding twelve FMAs) or two 256-bit ones
+// with AVX2 (16 registers: six rows by one panel, or three by two).
 #if defined(__AVX512F__)
-
-namespace {
-
-// As the AVX2 Gemm16 below, with a panel row of 16 floats in one 512-bit
-// register: 32 registers hold up to 12 rows by two panels (24 accumulators),
-// so each weight load feeds up to twelve FMAs, twice the AVX2 tile's row
-// count at twice its width. The prefetch distance is the AVX2 kernel's.
-constexpr int kRowTile = 12;
-constexpr int64_t kAhead = 32;
-
-template <int R, int P>
-void Gemm16(const float* x, int64_t ldx, const float* w, int64_t ldw,
-            int64_t gstride, int64_t k, float* y, int64_t ldy) {
-  __m512 acc[R][P];
-#pragma GCC unroll 12
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 2
-    for (int g = 0; g < P; ++g)
-      acc[r][g] = _mm512_loadu_ps(y + r * ldy + 16 * g);
-  }
-#pragma GCC unroll 4
-  for (int64_t c = 0; c < k; ++c) {
-    __m512 b[P];
-#pragma GCC unroll 2
-    for (int g = 0; g < P; ++g) {
-      if constexpr (R >= 4) {
-        _mm_prefetch(
-            reinterpret_cast<const char*>(w + g * gstride + (c + kAhead) * ldw),
-            _MM_HINT_T0);
-      }
-      b[g] = _mm512_loadu_ps(w + g * gstride + c * ldw);
-    }
-#pragma GCC unroll 12
-    for (int r = 0; r < R; ++r) {
-      const __m512 a = _mm512_set1_ps(x[r * ldx + c]);
-#pragma GCC unroll 2
-      for (int g = 0; g < P; ++g)
-        acc[r][g] = _mm512_fmadd_ps(a, b[g], acc[r][g]);
-    }
-  }
-#pragma GCC unroll 12
-  for (int r = 0; r < R; ++r) {
-#pragma GCC unroll 2
-    for (int g = 0; g < P; ++g)
-      _mm512_storeu_ps(y + r * ldy + 16 * g, acc[r][g]);
-  }
-}
-
-template <int P, int... R>
-constexpr auto Gemm16Table(std::integer_sequence<int, R...>) {
-  using Fn = void (*)(const float*, int64_t, const float*, int64_t, int64_t,
-                      int64_t, float*, int64_t);
-  return std::array<Fn, sizeof...(R)>{Gemm16<R + 1, P>...};
-}
-
-// Every group of 16 columns, up to twelve rows at a time; groups in pairs
-// while two are left, so a thread streams two panels at once.
-void Groups16(const float* x, int64_t ldx, const float* w, int64_t ldw,
-              int64_t gstride, int64_t k, int64_t groups, float* y, int64_t ldy,
-              int64_t rows) {
-  static constexpr auto kOne =
-      Gemm16Table<1>(std::make_integer_sequence<int, kRowTile>());
-  static constexpr auto kTwo =
-      Gemm16Table<2>(std::make_integer_sequence<int, kRowTile>());
-  for (int64_t r = 0; r < rows; r += kRowTile) {
-    const int64_t R = std::min<int64_t>(kRowTile, rows - r);
-    int64_t g = 0;
-    for (; g + 2 <= groups; g += 2) {
-      kTwo[R - 1](x + r * ldx, ldx, w + g * gstride, ldw, gstride, k,
-                  y + r * ldy + 16 * g, ldy);
-    }
-    if (g < groups) {
-      kOne[R - 1](x + r * ldx, ldx, w + g * gstride, ldw, gstride, k,
-                  y + r * ldy + 16 * g, ldy);
-    }
-  }
-}
-
-}  // namespace
-
-#elif defined(__AVX2__) && defined(__FMA__)
-
-namespace {
+struct Simd {
+  using V = __m512;
+  static constexpr int kLanes = 16;
+  static constexpr int kRowTile = 12;
+  static V Load(const float* p) { return _mm512_loadu_ps(p); }
+  static void Store(float* p, V v) { _mm512_storeu_ps(p, v); }
+  static V Broadcast(const float* p) { return _mm512_set1_ps(*p); }
+  static V Fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+};
+#else
+struct Simd {
+  using V = __m256;
+  static constexpr int kLanes = 8;
+  static constexpr int kRowTile = 6;
+  static V Load(const float* p) { return _mm256_loadu_ps(p); }
+  static void Store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  static V Broadcast(const float* p) { return _mm256_broadcast_ss(p); }
+  static V Fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+};
+#endif
+constexpr int kPerPanel = 16 / Simd::kLanes;  // vectors per panel row
+// Rows up to which a tile takes two panels: every tile's with AVX-512.
+constexpr int kPairTile =
+    static_cast<int>(std::min<int64_t>(Simd::kRowTile, kPanelPairRows));
 
 // From four rows on, a tile reads one panel, a single memory stream per
 // thread, and the hardware prefetcher alone keeps too few of its lines in
 // flight: asking for the line kAhead weight rows ahead (2 KB in a packed panel)
-// made 16 x 1024 x 4096 and 4 x 1024 x 8000 8-10% faster from memory. Fewer
-// rows read two panels at once instead, where it gained nothing.
+// made 16 x 1024 x 4096 and 4 x 1024 x 8000 8-10% faster from memory (AVX2).
+// Fewer rows read two panels at once instead, where it gained nothing.
 constexpr int64_t kAhead = 32;
 
 // y[r, 16g : 16g+16] += x[r, :] @ W_g for rows r < R and column groups g < P,
 // group g's k rows of 16 floats starting at w + g * gstride, ldw apart.
-// Unrolled so the 2RP accumulators stay in registers.
+// Unrolled so the R * P * kPerPanel accumulators stay in registers.
 template <int R, int P>
 void Gemm16(const float* x, int64_t ldx, const float* w, int64_t ldw,
             int64_t gstride, int64_t k, float* y, int64_t ldy) {
-  __m256 acc[R][2 * P];
-#pragma GCC unroll 8
+  constexpr int H = P * kPerPanel;
+  typename Simd::V acc[R][H];
+#pragma GCC unroll 12
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-    for (int h = 0; h < 2 * P; ++h)
-      acc[r][h] = _mm256_loadu_ps(y + r * ldy + 8 * h);
+    for (int h = 0; h < H; ++h)
+      acc[r][h] = Simd::Load(y + r * ldy + Simd::kLanes * h);
   }
   // Unrolled over k as well: one loop's counter and branch per four steps
   // instead of per step took batch 16's GEMM from ~130 to ~160 GFLOP/s with
-  // the weights in cache, where it is bound by the core, not memory.
+  // the weights in cache (AVX2), where it is bound by the core, not memory.
 #pragma GCC unroll 4
   for (int64_t c = 0; c < k; ++c) {
-    __m256 b[2 * P];
+    typename Simd::V b[H];
     if constexpr (R >= 4) {
       for (int g = 0; g < P; ++g) {
         _mm_prefetch(
@@ -293,48 +243,53 @@ void Gemm16(const float* x, int64_t ldx, const float* w, int64_t ldw,
       }
     }
 #pragma GCC unroll 4
-    for (int h = 0; h < 2 * P; ++h)
-      b[h] = _mm256_loadu_ps(w + (h / 2) * gstride + c * ldw + 8 * (h % 2));
-#pragma GCC unroll 8
+    for (int h = 0; h < H; ++h) {
+      b[h] = Simd::Load(w + (h / kPerPanel) * gstride + c * ldw +
+                        Simd::kLanes * (h % kPerPanel));
+    }
+#pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
-      const __m256 a = _mm256_broadcast_ss(x + r * ldx + c);
+      const typename Simd::V a = Simd::Broadcast(x + r * ldx + c);
 #pragma GCC unroll 4
-      for (int h = 0; h < 2 * P; ++h)
-        acc[r][h] = _mm256_fmadd_ps(a, b[h], acc[r][h]);
+      for (int h = 0; h < H; ++h) acc[r][h] = Simd::Fma(a, b[h], acc[r][h]);
     }
   }
-#pragma GCC unroll 8
+#pragma GCC unroll 12
   for (int r = 0; r < R; ++r) {
 #pragma GCC unroll 4
-    for (int h = 0; h < 2 * P; ++h)
-      _mm256_storeu_ps(y + r * ldy + 8 * h, acc[r][h]);
+    for (int h = 0; h < H; ++h)
+      Simd::Store(y + r * ldy + Simd::kLanes * h, acc[r][h]);
   }
 }
 
-// Every group of 16 columns: six rows at a time (each w load feeds six FMAs);
-// up to three rows take two groups at once, two memory streams instead of one,
-// which a one-row GEMV needs to reach the memory rate. More would not fit the
-// 16 registers.
+// Gemm16<i + 1, P> at index i.
+template <int P, int... R>
+constexpr auto Gemm16Table(std::integer_sequence<int, R...>) {
+  using Fn = void (*)(const float*, int64_t, const float*, int64_t, int64_t,
+                      int64_t, float*, int64_t);
+  return std::array<Fn, sizeof...(R)>{Gemm16<R + 1, P>...};
+}
+
+// Every group of 16 columns, kRowTile rows at a time; up to kPairTile rows
+// take two groups at once, two memory streams instead of one, which a one-row
+// GEMV needs to reach the memory rate.
 void Groups16(const float* x, int64_t ldx, const float* w, int64_t ldw,
               int64_t gstride, int64_t k, int64_t groups, float* y, int64_t ldy,
               int64_t rows) {
-  using Fn = void (*)(const float*, int64_t, const float*, int64_t, int64_t,
-                      int64_t, float*, int64_t);
-  static constexpr Fn kOne[7] = {nullptr,      Gemm16<1, 1>, Gemm16<2, 1>,
-                                 Gemm16<3, 1>, Gemm16<4, 1>, Gemm16<5, 1>,
-                                 Gemm16<6, 1>};
-  static constexpr Fn kTwo[4] = {nullptr, Gemm16<1, 2>, Gemm16<2, 2>,
-                                 Gemm16<3, 2>};
-  for (int64_t r = 0; r < rows; r += 6) {
-    const int64_t R = std::min<int64_t>(6, rows - r);
+  static constexpr auto kOne =
+      Gemm16Table<1>(std::make_integer_sequence<int, Simd::kRowTile>());
+  static constexpr auto kTwo =
+      Gemm16Table<2>(std::make_integer_sequence<int, kPairTile>());
+  for (int64_t r = 0; r < rows; r += Simd::kRowTile) {
+    const int64_t R = std::min<int64_t>(Simd::kRowTile, rows - r);
     int64_t g = 0;
-    for (; R <= 3 && g + 2 <= groups; g += 2) {
-      kTwo[R](x + r * ldx, ldx, w + g * gstride, ldw, gstride, k,
-              y + r * ldy + 16 * g, ldy);
+    for (; R <= kPairTile && g + 2 <= groups; g += 2) {
+      kTwo[R - 1](x + r * ldx, ldx, w + g * gstride, ldw, gstride, k,
+                  y + r * ldy + 16 * g, ldy);
     }
     for (; g < groups; ++g) {
-      kOne[R](x + r * ldx, ldx, w + g * gstride, ldw, gstride, k,
-              y + r * ldy + 16 * g, ldy);
+      kOne[R - 1](x + r * ldx, ldx, w + g * gstride, ldw, gstride, k,
+                  y + r * ldy + 16 * g, ldy);
     }
   }
 }
