@@ -200,9 +200,11 @@ absl::Status Server::WarmUp() {
 void Server::Shutdown(absl::Duration grace) {
   if (grpc_server_ == nullptr) return;
   const absl::Time deadline = absl::Now() + grace;
+  // Draining first, so that once health reports NOT_SERVING every new call
+  // is refused with UNAVAILABLE: a client that checks health never races it.
+  service_->StartDraining();  // new calls: UNAVAILABLE
   grpc_server_->GetHealthCheckService()
       ->Shutdown();                            // every service NOT_SERVING
-  service_->StartDraining();                   // new calls: UNAVAILABLE
   if (scheduler_) scheduler_->Stop(deadline);  // in-flight requests finish
   // Finished requests may still have their last messages in flight to slow
   // clients: give the transport the rest of the grace period, and at least a

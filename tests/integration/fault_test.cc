@@ -354,12 +354,16 @@ TEST(FaultDrainTest, SigtermUnderLoadFinishesEveryAcceptedStream) {
       (*server)->address(), grpc::InsecureChannelCredentials()));
   std::atomic<int> started{0}, finished{0};
   std::vector<std::thread> clients;
+  // Long enough that the streams are still decoding when the late call comes,
+  // on a fast machine too: once they finish, gRPC's own shutdown cancels new
+  // calls (CANCELLED) before our handlers see them.
+  const int kTokens = 300;
   for (int i = 0; i < 8; ++i) {
     clients.emplace_back([&, i] {
       grpc::ClientContext ctx;
       SetDeadline(&ctx, std::chrono::seconds(120));
       auto reader =
-          stub->GenerateStream(&ctx, Prompt("Drain under load", 64 + i));
+          stub->GenerateStream(&ctx, Prompt("Drain under load", kTokens + i));
       GenerateStreamResponse m;
       int tokens = 0;
       bool final = false;
@@ -372,13 +376,34 @@ TEST(FaultDrainTest, SigtermUnderLoadFinishesEveryAcceptedStream) {
         final |= m.has_final();
       }
       EXPECT_TRUE(reader->Finish().ok());
-      if (final && tokens == 64 + i) ++finished;
+      if (final && tokens == kTokens + i) ++finished;
     });
   }
   while (started < 8) usleep(1000);
+  // Connected before the signal, so that the polls below need no new
+  // connection to a stopping server.
+  auto health = grpc::health::v1::Health::NewStub(grpc::CreateChannel(
+      (*server)->address(), grpc::InsecureChannelCredentials()));
+  {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, std::chrono::seconds(10));
+    grpc::health::v1::HealthCheckResponse h;
+    EXPECT_TRUE(health->Check(&ctx, {}, &h).ok());
+  }
   std::thread stopper(
       [&] { EXPECT_EQ((*server)->StopWith(SIGTERM, absl::Seconds(120)), 0); });
-  usleep(100'000);
+  // Once health reports NOT_SERVING the server is draining (it starts to
+  // refuse before it reports), and the streams are still in flight.
+  bool draining = false;
+  for (int polls = 0; polls < 10'000 && !draining; ++polls) {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, std::chrono::seconds(10));
+    grpc::health::v1::HealthCheckResponse h;
+    draining = health->Check(&ctx, {}, &h).ok() &&
+               h.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+    if (!draining) usleep(1000);
+  }
+  EXPECT_TRUE(draining) << "health never reported NOT_SERVING";
   // Arrivals after SIGTERM are refused, never half-served.
   grpc::ClientContext late;
   SetDeadline(&late, std::chrono::seconds(10));
