@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/base/huge_page_allocator.h"
+#include "engine/base/thread_team.h"
 #include "engine/kernels/cpu_kernels.h"
 #include "engine/kernels/linear.h"
 #include "engine/kernels/reference_kernels.h"
@@ -188,13 +189,26 @@ void BM_LayerNorm(benchmark::State& state) {
 }
 BENCHMARK(BM_LayerNorm);
 
-// What every parallel kernel pays to use the team: an empty OpenMP region
-// (range 0 barriers: the fork and the join) and one with range barriers inside,
-// so (time(16) - time(0)) / 16 is a barrier. A sparse decode step of the
-// medium shape runs six regions and a barrier a layer, each of a few to a few
-// tens of microseconds, so on a host where these cost microseconds they are
-// part of its floor.
+// What every parallel kernel pays to use the team: an empty region (range 0
+// barriers: the fork and the join) and one with range barriers inside, so
+// (time(16) - time(0)) / 16 is a barrier. A sparse decode step of the medium
+// shape runs six regions and a barrier a layer, each of a few to a few tens
+// of microseconds, so on a host where these cost microseconds they are part
+// of its floor. BM_OmpForkJoin is the same over libgomp, which the kernels
+// used before ThreadTeam (see thread_team.h).
 void BM_ForkJoin(benchmark::State& state) {
+  const int64_t barriers = state.range(0);
+  int sink = 0;
+  for (auto _ : state) {
+    ParallelRegion(true, [&](int, int) {
+      for (int64_t b = 0; b < barriers; ++b) TeamBarrier();
+      benchmark::DoNotOptimize(sink);
+    });
+  }
+}
+BENCHMARK(BM_ForkJoin)->Arg(0)->Arg(16);
+
+void BM_OmpForkJoin(benchmark::State& state) {
   const int64_t barriers = state.range(0);
   int sink = 0;
   for (auto _ : state) {
@@ -207,7 +221,7 @@ void BM_ForkJoin(benchmark::State& state) {
     }
   }
 }
-BENCHMARK(BM_ForkJoin)->Arg(0)->Arg(16);
+BENCHMARK(BM_OmpForkJoin)->Arg(0)->Arg(16);
 
 // One token drawn from 32000 logits (the medium vocabulary), per sequence and
 // step on the scheduler thread: 0 greedy, 1 temperature 0.8, 2 that with

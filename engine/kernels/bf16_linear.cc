@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "engine/base/thread_team.h"
+
 namespace terraserve::engine {
 
 namespace {
@@ -72,14 +74,17 @@ class Bf16Linear final : public Linear {
       }
     }
     const int64_t panels = (n_ + kPanel - 1) / kPanel;
-#pragma omp parallel for schedule(static) if (k_ * n_ >= (int64_t(1) << 16))
-    for (int64_t p = 0; p < panels; ++p) {
-      const int64_t lo = p * kPanel, width = std::min(kPanel, n_ - lo);
-      for (int64_t r = 0; r < m; ++r) {
-        GemvAccumulateBf16Slice(x + r * k_, w_.data() + lo * k_, k_, width,
-                                width, y + r * n_ + lo);
-      }
-    }
+    ParallelFor(
+        panels, Schedule::kStatic, k_ * n_ >= (int64_t(1) << 16),
+        [&](int64_t begin, int64_t end) {
+          for (int64_t p = begin; p < end; ++p) {
+            const int64_t lo = p * kPanel, width = std::min(kPanel, n_ - lo);
+            for (int64_t r = 0; r < m; ++r) {
+              GemvAccumulateBf16Slice(x + r * k_, w_.data() + lo * k_, k_,
+                                      width, width, y + r * n_ + lo);
+            }
+          }
+        });
     return absl::OkStatus();
   }
 

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/base/logging.h"
+#include "engine/base/thread_team.h"
 #include "engine/kernels/cpu_kernels.h"
 #include "engine/kernels/vector_ops.h"
 
@@ -160,6 +161,21 @@ struct Merge {
   int chunks;
 };
 
+void RunItem(const Item& it, const AttentionJob* jobs, int n_heads,
+             float* partials) {
+  const AttentionJob& job = jobs[it.job];
+  if (it.head < 0) {
+    AttendChunk(job.q, it.p0, it.p1, n_heads, job.kv, partials + it.partial);
+    return;
+  }
+  const int dh = job.kv.head_dim;
+  for (int t = 0; t < job.T; ++t) {
+    const int64_t offset = int64_t(t) * job.kv.d + int64_t(it.head) * dh;
+    const int64_t len = job.causal ? job.start + t + 1 : job.start + job.T;
+    AttendOneHead(job.q + offset, len, it.head, job.kv, job.out + offset);
+  }
+}
+
 }  // namespace
 
 void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
@@ -198,21 +214,8 @@ void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
   // The team reads the calling thread's list, not its own thread_local one.
   const Item* list = items.data();
   const int64_t n_items = static_cast<int64_t>(items.size());
-#pragma omp parallel for schedule(dynamic) if (parallel)
-  for (int64_t i = 0; i < n_items; ++i) {
-    const Item& it = list[i];
-    const AttentionJob& job = jobs[it.job];
-    if (it.head < 0) {
-      AttendChunk(job.q, it.p0, it.p1, n_heads, job.kv, pa + it.partial);
-      continue;
-    }
-    const int dh = job.kv.head_dim;
-    for (int t = 0; t < job.T; ++t) {
-      const int64_t offset = int64_t(t) * job.kv.d + int64_t(it.head) * dh;
-      const int64_t len = job.causal ? job.start + t + 1 : job.start + job.T;
-      AttendOneHead(job.q + offset, len, it.head, job.kv, job.out + offset);
-    }
-  }
+  ParallelFor(n_items, Schedule::kDynamic, parallel,
+              [&](int64_t i, int64_t) { RunItem(list[i], jobs, n_heads, pa); });
   for (const Merge& m : merges) {
     MergeChunks(pa + m.first, m.chunks, n_heads, jobs[m.job].kv.head_dim,
                 jobs[m.job].out);

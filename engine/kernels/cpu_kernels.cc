@@ -1,13 +1,12 @@
 #include "engine/kernels/cpu_kernels.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <vector>
 
 #include "engine/base/logging.h"
+#include "engine/base/thread_team.h"
 #include "engine/kernels/vector_ops.h"
 
 namespace terraserve::engine::kernels {
@@ -139,14 +138,15 @@ void SparseFfRows(const float* x, int64_t rows, const int32_t* idx,
   if (rows > 1) {
     activations.resize(static_cast<size_t>(rows * w.n_blocks));
     float* h = activations.data();
-#pragma omp parallel for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) {
-      const int32_t* ir = idx + r * w.n_blocks;
-      const float* pr = probs != nullptr ? probs + r * w.n_blocks : nullptr;
-      float* hr = h + r * w.n_blocks;
-      SparseFfDots(x + r * w.d, ir, pr, w, 0, w.n_blocks, hr);
-      SparseFfSums(ir, hr, w, 0, w.n_blocks, w.b2, y + r * w.d);
-    }
+    ParallelFor(rows, Schedule::kStatic, true, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int32_t* ir = idx + r * w.n_blocks;
+        const float* pr = probs != nullptr ? probs + r * w.n_blocks : nullptr;
+        float* hr = h + r * w.n_blocks;
+        SparseFfDots(x + r * w.d, ir, pr, w, 0, w.n_blocks, hr);
+        SparseFfSums(ir, hr, w, 0, w.n_blocks, w.b2, y + r * w.d);
+      }
+    });
     return;
   }
   if (rows < 1) return;
@@ -154,21 +154,19 @@ void SparseFfRows(const float* x, int64_t rows, const int32_t* idx,
   // This thread's buffers, shared with the team below.
   thread_local std::vector<float> partials;
   activations.resize(w.n_blocks);
-  partials.resize(static_cast<size_t>(omp_get_max_threads()) * w.d);
+  partials.resize(static_cast<size_t>(TeamSize()) * w.d);
   float *h = activations.data(), *part = partials.data();
-#pragma omp parallel if (parallel)
-  {
-    const int team = omp_get_num_threads(), t = omp_get_thread_num();
+  ParallelRegion(parallel, [&](int t, int team) {
     const int b0 = t * w.n_blocks / team, b1 = (t + 1) * w.n_blocks / team;
     SparseFfDots(x, idx, probs, w, b0, b1, h);
     SparseFfSums(idx, h, w, b0, b1, nullptr, part + int64_t(t) * w.d);
-#pragma omp barrier
+    TeamBarrier();
     for (int c = t * w.d / team; c < (t + 1) * w.d / team; ++c) {
       float sum = w.b2[c];
       for (int u = 0; u < team; ++u) sum += part[int64_t(u) * w.d + c];
       y[c] = sum;
     }
-  }
+  });
 }
 
 void BlockArgmax(const float* logits, int64_t rows, int n_blocks, int block,
@@ -177,17 +175,20 @@ void BlockArgmax(const float* logits, int64_t rows, int n_blocks, int block,
   // are enough of them. One row of the medium shape (6144 logits) takes about
   // a microsecond vectorised, less than the fork/join.
   const int64_t n = rows * n_blocks;
-#pragma omp parallel for schedule(static) if (n * block >= (1 << 15))
-  for (int64_t rb = 0; rb < n; ++rb) {
-    const float* l = logits + rb * block;
-    const int best = static_cast<int>(ArgmaxFirst(l, block));
-    idx[rb] = best;
-    if (probs != nullptr) {
-      float sum = 0;
-      for (int e = 0; e < block; ++e) sum += std::exp(l[e] - l[best]);
-      probs[rb] = 1.0f / sum;
-    }
-  }
+  ParallelFor(n, Schedule::kStatic, n * block >= (1 << 15),
+              [&](int64_t begin, int64_t end) {
+                for (int64_t rb = begin; rb < end; ++rb) {
+                  const float* l = logits + rb * block;
+                  const int best = static_cast<int>(ArgmaxFirst(l, block));
+                  idx[rb] = best;
+                  if (probs != nullptr) {
+                    float sum = 0;
+                    for (int e = 0; e < block; ++e)
+                      sum += std::exp(l[e] - l[best]);
+                    probs[rb] = 1.0f / sum;
+                  }
+                }
+              });
 }
 
 namespace {
@@ -266,16 +267,14 @@ void CausalConv(const CausalConvJob* jobs, int n_jobs, int S, int M, int kL) {
   // Each thread runs a contiguous share of the items (its weights one stream)
   // of equal taps rather than equal count: a 3x3 item (Q, K) costs three 3x1
   // ones (V), and equal counts left one thread 54 of a layer's 84 GEMMs.
-#pragma omp parallel if (parallel)
-  {
-    const int64_t team = omp_get_num_threads(), t = omp_get_thread_num();
+  ParallelRegion(parallel, [&](int t, int team) {
     for (int64_t i = 0; i < n_items; ++i) {
       if (list[i].taps_before * team / taps != t) continue;
       const CausalConvJob& job = jobs[list[i].job];
       ConvItem(job, list[i].item / blocks, (list[i].item % blocks) * cols, cols,
                S, M, kL);
     }
-  }
+  });
 }
 
 }  // namespace terraserve::engine::kernels

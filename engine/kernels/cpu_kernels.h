@@ -26,7 +26,7 @@ void Embed(const float* table, const float* pos_table, const int32_t* ids,
            const int32_t* positions, int64_t n, int d, float* out);
 
 // Multi-head attention for each of n_jobs sequences (AttentionJob).
-// Every (sequence, head) pair of the whole batch is shared over the OpenMP team
+// Every (sequence, head) pair of the whole batch is shared over the thread team
 // in one parallel region, so a decode step pays one fork/join per layer rather
 // than one per sequence.
 void Attention(const AttentionJob* jobs, int n_jobs, int n_heads);

@@ -1,9 +1,8 @@
 #include "engine/kernels/packed_linear.h"
 
-#include <omp.h>
-
 #include <algorithm>
 
+#include "engine/base/thread_team.h"
 #include "engine/kernels/vector_ops.h"
 
 namespace terraserve::engine {
@@ -38,27 +37,29 @@ class PackedLinear final : public Linear {
   }
 
   absl::Status Forward(const float* x, int64_t m, float* y) override {
-    // Below ~64k multiply-adds the fork/join (about a microsecond) costs more
-    // than a second thread gains.
+    // Below ~64k multiply-adds the fork/join costs more than a second thread
+    // gains.
     const bool parallel = m * k_ * n_ >= (int64_t(1) << 16);
     // Up to kPanelPairRows rows, an item is two panels: the kernel then reads
     // both at once, two memory streams per thread. Not for a handful of
     // panels, unless they pair evenly over the team (the factored dense's
     // four), which pairs would otherwise split unevenly.
-    const bool even_pairs = panels_ % (2 * omp_get_max_threads()) == 0;
+    const bool even_pairs = panels_ % (2 * TeamSize()) == 0;
     const int64_t pairs =
         m <= kPanelPairRows && (panels_ >= 16 || even_pairs) ? panels_ / 2 : 0;
     // Guided: on a shared host a vCPU can lose its core for milliseconds, and
-    // with static halves the other thread then waits at the join (libgomp's
-    // spin was 10% of a noisy batch-16 step); guided hands out shrinking
-    // chunks, so whichever thread runs takes the rest, and on a quiet host its
-    // first chunks are the same long runs as static's.
-#pragma omp parallel for schedule(guided) if (parallel)
-    for (int64_t p = 0; p < panels_ - pairs; ++p) {
-      const int64_t first = p < pairs ? 2 * p : p + pairs;
-      Columns(x, m, packed_.data() + first * k_ * kPanel, first * kPanel,
-              p < pairs ? 2 : 1, y);
-    }
+    // with static halves the other thread then waits at the join (the wait
+    // was 10% of a noisy batch-16 step); guided hands out shrinking chunks,
+    // so whichever thread runs takes the rest, and on a quiet host its first
+    // chunks are the same long runs as static's.
+    ParallelFor(panels_ - pairs, Schedule::kGuided, parallel,
+                [&](int64_t begin, int64_t end) {
+                  for (int64_t p = begin; p < end; ++p) {
+                    const int64_t first = p < pairs ? 2 * p : p + pairs;
+                    Columns(x, m, packed_.data() + first * k_ * kPanel,
+                            first * kPanel, p < pairs ? 2 : 1, y);
+                  }
+                });
     if (tail_ > 0) {
       const int64_t j0 = panels_ * kPanel;
       StartWithBias(m, j0, tail_, y);

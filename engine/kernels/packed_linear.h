@@ -8,7 +8,7 @@
 // [k][16] contiguous, so every pass streams memory in order. Rows are done six
 // at a time with their 6 x 16 outputs held in registers (AVX2), or twelve by
 // two panels (AVX-512); see PanelGemmAccumulate. Panels are shared over the
-// OpenMP team, in pairs where the kernel reads two at once. Columns past the
+// thread team, in pairs where the kernel reads two at once. Columns past the
 // last full panel are a plain [k][n % 16] tail.
 //
 // Thread-compatible: one caller at a time (the engine thread).

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/logging.h"
 #include "engine/base/memory_info.h"
+#include "engine/base/thread_team.h"
 
 namespace terraserve::engine {
 
@@ -87,11 +88,14 @@ absl::StatusOr<std::unique_ptr<KvBlockPool>> KvBlockPool::Create(
   // on memory the VM's host had not yet backed, which whoever first touches
   // it pays).
   char* data = reinterpret_cast<char*>(pool->data_.get());
-#pragma omp parallel for schedule(static)
-  for (int64_t at = 0; at < bytes; at += int64_t(kHugePage)) {
-    TouchPages(data + at, static_cast<size_t>(std::min<int64_t>(
-                              int64_t(kHugePage), bytes - at)));
-  }
+  const int64_t chunks = (bytes + int64_t(kHugePage) - 1) / int64_t(kHugePage);
+  ParallelFor(chunks, Schedule::kStatic, true, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t at = c * int64_t(kHugePage);
+      TouchPages(data + at, static_cast<size_t>(std::min<int64_t>(
+                                int64_t(kHugePage), bytes - at)));
+    }
+  });
   pool->free_.reserve(num_blocks);
   for (int b = num_blocks - 1; b >= 0; --b) pool->free_.push_back(b);
   return pool;
