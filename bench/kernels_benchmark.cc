@@ -176,7 +176,7 @@ void BM_CausalAttention(benchmark::State& state) {
   }
   state.SetBytesProcessed(state.iterations() * 2LL * context * d * 4);
 }
-BENCHMARK(BM_CausalAttention)->Arg(256)->Arg(1024);
+BENCHMARK(BM_CausalAttention)->Arg(48)->Arg(256)->Arg(300)->Arg(1024);
 
 void BM_LayerNorm(benchmark::State& state) {
   const int d = 1024;

@@ -25,9 +25,18 @@
 namespace terraserve::engine::kernels {
 namespace {
 
-// Positions per item of a one-query job (rounded to whole blocks): enough to
-// keep a stream going, few enough that one sequence still feeds the team.
+// Most positions per item of a one-query job (rounded to whole blocks):
+// enough to keep a stream going, few enough that one sequence still feeds the
+// team.
 constexpr int64_t kChunkPositions = 64;
+
+// Blocks per item of a one-query job over `blocks` KV blocks: kChunkPositions'
+// worth, or fewer where that would leave one of the team's threads without an
+// item.
+int64_t BlocksPerItem(int64_t blocks, int block_size, int team) {
+  const int64_t per = std::max<int64_t>(1, kChunkPositions / block_size);
+  return std::max<int64_t>(1, std::min(per, (blocks + team - 1) / team));
+}
 
 // `run` rows of head h from position p (within one block) as f32: in place for
 // an f32 cache, else widened into this thread's scratch (a few KB, from L1),
@@ -185,6 +194,7 @@ void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
   items.clear();
   merges.clear();
   int64_t work = 0, partial_floats = 0;
+  const int team = TeamSize();
   for (int j = 0; j < n_jobs; ++j) {
     const AttentionJob& job = jobs[j];
     const KvView& kv = job.kv;
@@ -192,9 +202,8 @@ void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
         << n_heads << " heads of " << kv.head_dim << " != " << kv.d;
     work += int64_t(job.T) * (job.start + job.T) * kv.d;
     if (job.T == 1) {
-      const int64_t len = job.start + 1;
-      const int64_t chunk =
-          std::max<int64_t>(1, kChunkPositions / kv.block_size) * kv.block_size;
+      const int64_t len = job.start + 1, bs = kv.block_size;
+      const int64_t chunk = BlocksPerItem((len + bs - 1) / bs, bs, team) * bs;
       merges.push_back({j, partial_floats, 0});
       for (int64_t p = 0; p < len; p += chunk) {
         items.push_back({j, -1, p, std::min(len, p + chunk), partial_floats});
@@ -208,9 +217,10 @@ void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
   thread_local std::vector<float> partials;
   partials.resize(static_cast<size_t>(partial_floats));
   float* pa = partials.data();  // this thread's buffer, shared with the team
-  // Split once the work outweighs the fork/join, about a microsecond.
+  // Split once the work outweighs the fork/join, about a microsecond: from a
+  // block of one query (16 positions at d 1024, 128 KB of keys and values).
   // Dynamic: a prefill chunk's items are T times a decode's.
-  const bool parallel = work >= (int64_t(1) << 16);
+  const bool parallel = work >= (int64_t(1) << 14);
   // The team reads the calling thread's list, not its own thread_local one.
   const Item* list = items.data();
   const int64_t n_items = static_cast<int64_t>(items.size());
