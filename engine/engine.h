@@ -114,8 +114,9 @@ struct EngineOptions {
   // layer that every token reads in full. Changes logits slightly (argmax ties
   // may flip), so off by default.
   bool bf16_sparse_controller = false;
-  // OpenMP threads each Step may use (oneDNN and the engine's kernels); 0 = the
-  // OpenMP default (one per core). On small machines shared with gRPC threads,
+  // Threads each Step may use (the engine's kernels through ThreadTeam, and
+  // oneDNN through OpenMP); 0 = OpenMP's default (OMP_NUM_THREADS, else one
+  // per core in the affinity mask). On small machines shared with gRPC threads,
   // 1 avoids stalls when a team member is descheduled; large models on many
   // cores want more.
   int num_threads = 0;

@@ -46,7 +46,8 @@ class TerraformerEngine final : public Engine {
  private:
   TerraformerEngine() = default;
   absl::Status Prepare(const StepInput& input, BatchContext* batch);
-  // Sizes the calling thread's OpenMP team (options.num_threads).
+  // Sizes the calling thread's team (options.num_threads): its ThreadTeam
+  // and, for oneDNN, its OpenMP team.
   void UseThreads() const;
   // INVALID_ARGUMENT for an id outside the vocabulary.
   absl::Status CheckTokens(const std::vector<int32_t>& tokens) const;

@@ -132,9 +132,11 @@ class Team {
       const uint32_t g = generation_.load(std::memory_order_acquire);
       if (g != seen) return g;
       Pause();
-      if (spins % kSpinBatch == 0 &&
-          std::chrono::steady_clock::now() > deadline)
-        break;
+      if (spins % kSpinBatch != 0) continue;
+      if (std::chrono::steady_clock::now() > deadline) break;
+      // Lets a thread waiting for this vCPU (the server's gRPC delivery, say)
+      // run now rather than after the scheduler's time slice.
+      std::this_thread::yield();
     }
     std::unique_lock<std::mutex> lock(mu_);
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
