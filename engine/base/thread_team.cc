@@ -32,26 +32,35 @@ inline void Pause() {
 class Team;
 
 // The region the calling thread is running in: its team (null when it runs
-// alone) and size. size == 0: not in a region.
+// alone or on OpenMP), size (0: not in a region) and whether it is an OpenMP
+// region.
 thread_local Team* current_team = nullptr;
 thread_local int current_size = 0;
+thread_local bool current_openmp = false;
 
 // Sets the calling thread's region for the scope.
 class RegionScope {
  public:
-  RegionScope(Team* team, int size) : team_(current_team), size_(current_size) {
+  RegionScope(Team* team, int size, bool openmp = false)
+      : team_(current_team), size_(current_size), openmp_(current_openmp) {
     current_team = team;
     current_size = size;
+    current_openmp = openmp;
   }
   ~RegionScope() {
     current_team = team_;
     current_size = size_;
+    current_openmp = openmp_;
   }
 
  private:
   Team* const team_;
   const int size_;
+  const bool openmp_;
 };
+
+// Live OpenMpRegions objects in the process.
+std::atomic<int> openmp_holders{0};
 
 // A caller (thread 0) and n - 1 workers that run one function at a time.
 class Team {
@@ -184,8 +193,15 @@ Team& OwnTeam(int size) {
 int TeamSize() { return current_size > 0 ? 1 : omp_get_max_threads(); }
 
 void TeamBarrier() {
-  if (current_team != nullptr) current_team->Barrier();
+  if (current_team != nullptr) {
+    current_team->Barrier();
+  } else if (current_openmp) {
+#pragma omp barrier
+  }
 }
+
+OpenMpRegions::OpenMpRegions() { openmp_holders.fetch_add(1); }
+OpenMpRegions::~OpenMpRegions() { openmp_holders.fetch_sub(1); }
 
 namespace team_internal {
 
@@ -194,6 +210,14 @@ void Run(bool parallel, Function fn, void* context) {
   if (n <= 1) {
     RegionScope scope(nullptr, 1);
     fn(context, 0, 1);
+    return;
+  }
+  if (openmp_holders.load(std::memory_order_relaxed) > 0) {
+#pragma omp parallel num_threads(n)
+    {
+      RegionScope scope(nullptr, omp_get_num_threads(), /*openmp=*/true);
+      fn(context, omp_get_thread_num(), omp_get_num_threads());
+    }
     return;
   }
   OwnTeam(n).Run(fn, context);

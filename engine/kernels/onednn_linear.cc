@@ -4,6 +4,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "engine/base/thread_team.h"
 
 namespace terraserve::engine {
 namespace {
@@ -81,6 +82,8 @@ class OnednnLinear final : public Linear {
   dnnl::stream stream_;
   dnnl::matmul primitive_;
   memory weights_, bias_;
+  // oneDNN runs on OpenMP: so do the other kernels while this layer exists.
+  OpenMpRegions openmp_regions_;
 };
 
 bool QueryKeepsWeightsPlain() {

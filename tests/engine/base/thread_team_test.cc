@@ -147,6 +147,45 @@ TEST(ThreadTeamTest, CallersOnSeveralThreadsHaveTheirOwnTeams) {
   EXPECT_EQ(total.load(), 3 * 100 * 64);
 }
 
+// libgomp is not built with ThreadSanitizer, which then reports OpenMP's own
+// hand-over of the region's variables as races.
+#if defined(__SANITIZE_THREAD__)
+#define TERRASERVE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TERRASERVE_TSAN 1
+#endif
+#endif
+
+TEST(ThreadTeamTest, RunsOnOpenMpWhileOneDnnLayersExist) {
+#ifdef TERRASERVE_TSAN
+  GTEST_SKIP() << "OpenMP regions cannot be checked under TSan";
+#endif
+  ThreadsScope threads(2);
+  for (int round = 0; round < 2; ++round) {
+    OpenMpRegions openmp;
+    std::vector<std::atomic<int>> written(2);
+    std::atomic<int> in_openmp{0};
+    std::atomic<int> sums{0};
+    ParallelRegion(true, [&](int t, int n) {
+      ASSERT_EQ(n, 2);
+      if (omp_in_parallel()) in_openmp.fetch_add(1);
+      written[t].store(t + 1, std::memory_order_relaxed);
+      TeamBarrier();
+      sums.fetch_add(written[0].load(std::memory_order_relaxed) +
+                     written[1].load(std::memory_order_relaxed));
+    });
+    EXPECT_EQ(in_openmp.load(), 2);
+    EXPECT_EQ(sums.load(), 6);
+  }
+  // With none left, regions are the team's again.
+  std::atomic<int> in_openmp{0};
+  ParallelRegion(true, [&](int, int) {
+    if (omp_in_parallel()) in_openmp.fetch_add(1);
+  });
+  EXPECT_EQ(in_openmp.load(), 0);
+}
+
 TEST(ThreadTeamTest, WorkersWakeAfterSleeping) {
   ThreadsScope threads(2);
   std::atomic<int> calls{0};
