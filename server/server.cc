@@ -123,13 +123,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(
 absl::Status Server::LoadModel() {
   const absl::Time start = absl::Now();
   // Loading and warm-up run on a thread of their own, whose worker threads
-  // (its ThreadTeam's and OpenMP's) exit with it. Left alive beside the
-  // scheduler thread's, OpenMP's made libgomp manage more threads than there
-  // are CPUs, and it then cuts its spin-wait to a hundred turns
-  // (GOMP_SPINCOUNT in its manual): every parallel region of every step
-  // slept on a futex and woke late. With 2 engine threads on 2 cores, one
-  // stream's tokens came 1.5x slower than the engine alone (when the kernels
-  // still ran on OpenMP).
+  // (its ThreadTeam's, and OpenMP's where oneDNN ran) exit with it. OpenMP
+  // workers left alive beside the scheduler thread's make libgomp manage more
+  // threads than there are CPUs, and it then cuts its spin-wait to a hundred
+  // turns (GOMP_SPINCOUNT in its manual): every OpenMP region slept on a futex
+  // and woke late (one stream's tokens came 1.5x slower than the engine alone,
+  // measured when every kernel ran on OpenMP).
   absl::Status loaded;
   std::thread([&] {
     auto engine = engine::LoadEngine(options_.model_dir, options_.engine);

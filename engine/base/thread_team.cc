@@ -18,8 +18,10 @@ namespace {
 // a wake-up (a system call and a reschedule), so it spins across those gaps;
 // idle longer, it gives the core back.
 constexpr auto kSpin = std::chrono::milliseconds(1);
-// Spins between looks at the clock, or between yields when waiting on others.
+// Spins between yields (and looks at the clock).
 constexpr int kSpinBatch = 1024;
+
+using Clock = std::chrono::steady_clock;
 
 inline void Pause() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -27,6 +29,22 @@ inline void Pause() {
 #else
   std::this_thread::yield();
 #endif
+}
+
+// Spins until done(); false if `deadline` passed first. Yields every
+// kSpinBatch turns, so that a thread waiting for this vCPU (the server's gRPC
+// delivery, say) runs now rather than after the scheduler's time slice.
+template <typename Done>
+bool SpinUntil(Done done,
+               Clock::time_point deadline = Clock::time_point::max()) {
+  for (int spins = 1; !done(); ++spins) {
+    Pause();
+    if (spins % kSpinBatch != 0) continue;
+    if (deadline != Clock::time_point::max() && Clock::now() > deadline)
+      return false;
+    std::this_thread::yield();
+  }
+  return true;
 }
 
 class Team;
@@ -88,10 +106,8 @@ class Team {
       fn(context, 0, size_);
     }
     target_ += size_ - 1;
-    for (int spins = 0; finished_.load(std::memory_order_acquire) != target_;) {
-      Pause();
-      if (++spins % kSpinBatch == 0) std::this_thread::yield();
-    }
+    SpinUntil(
+        [&] { return finished_.load(std::memory_order_acquire) == target_; });
   }
 
   void Barrier() {
@@ -101,11 +117,9 @@ class Team {
       barrier_generation_.fetch_add(1, std::memory_order_release);
       return;
     }
-    for (int spins = 0;
-         barrier_generation_.load(std::memory_order_acquire) == g;) {
-      Pause();
-      if (++spins % kSpinBatch == 0) std::this_thread::yield();
-    }
+    SpinUntil([&] {
+      return barrier_generation_.load(std::memory_order_acquire) != g;
+    });
   }
 
  private:
@@ -136,20 +150,14 @@ class Team {
 
   // Spins, then sleeps, until generation_ differs from `seen`; returns it.
   uint32_t AwaitGeneration(uint32_t seen) {
-    const auto deadline = std::chrono::steady_clock::now() + kSpin;
-    for (int spins = 1;; ++spins) {
-      const uint32_t g = generation_.load(std::memory_order_acquire);
-      if (g != seen) return g;
-      Pause();
-      if (spins % kSpinBatch != 0) continue;
-      if (std::chrono::steady_clock::now() > deadline) break;
-      // Lets a thread waiting for this vCPU (the server's gRPC delivery, say)
-      // run now rather than after the scheduler's time slice.
-      std::this_thread::yield();
-    }
+    uint32_t g;
+    const auto changed = [&] {
+      g = generation_.load(std::memory_order_acquire);
+      return g != seen;
+    };
+    if (SpinUntil(changed, Clock::now() + kSpin)) return g;
     std::unique_lock<std::mutex> lock(mu_);
     sleepers_.fetch_add(1, std::memory_order_seq_cst);
-    uint32_t g;
     wake_.wait(lock, [&] {
       g = generation_.load(std::memory_order_seq_cst);
       return g != seen;

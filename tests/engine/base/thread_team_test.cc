@@ -68,11 +68,11 @@ TEST(ThreadTeamTest, EveryScheduleCoversEachIndexOnce) {
 TEST(ThreadTeamTest, GuidedChunksShrink) {
   ThreadsScope threads(2);
   std::vector<int64_t> sizes;
-  // Not parallel: one thread takes every chunk, in order.
+  // Not parallel: guided's first chunk for one thread is everything.
   ParallelFor(100, Schedule::kGuided, false, [&](int64_t begin, int64_t end) {
     sizes.push_back(end - begin);
   });
-  ASSERT_EQ(sizes.size(), 1u);  // one thread: one chunk of everything
+  ASSERT_EQ(sizes.size(), 1u);
   EXPECT_EQ(sizes[0], 100);
   std::atomic<int64_t> first{0};
   std::atomic<int> chunks{0};
