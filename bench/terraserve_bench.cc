@@ -182,6 +182,7 @@ absl::StatusOr<CaseResult> RunCase(engine::TerraformerEngine& eng,
 struct FfLayers {
   int d = 0;
   std::vector<std::unique_ptr<engine::FfSublayer>> layers;
+  engine::Scratch scratch;  // shared by the layers, as in a model
   std::vector<double> us;
 
   double median_us() const { return Percentile(us, 0.5); }
@@ -209,7 +210,7 @@ absl::Status TimeFfPass(FfLayers& f, std::mt19937& rng) {
   for (auto& l : f.layers) {
     for (float& v : x) v = n(rng);
     auto t = Clock::now();
-    TS_RETURN_IF_ERROR(l->Forward(x.data(), batch, y.data()));
+    TS_RETURN_IF_ERROR(l->Forward(x.data(), batch, &f.scratch, y.data()));
     f.us.push_back(
         std::chrono::duration<double, std::micro>(Clock::now() - t).count());
   }

@@ -73,23 +73,27 @@ absl::Status AttentionSublayer::LoadProjections(WeightSource& loader,
   return absl::OkStatus();
 }
 
-absl::Status AttentionSublayer::ProjectDense(const float* h, int64_t rows) {
-  TS_RETURN_IF_ERROR(q_->Forward(h, rows, q_buf_.data()));
-  TS_RETURN_IF_ERROR(k_->Forward(h, rows, k_buf_.data()));
-  return v_->Forward(h, rows, v_buf_.data());
+absl::Status AttentionSublayer::ProjectDense(const float* h, int64_t rows,
+                                             const Buffers& b) {
+  TS_RETURN_IF_ERROR(q_->Forward(h, rows, b.q));
+  TS_RETURN_IF_ERROR(k_->Forward(h, rows, b.k));
+  return v_->Forward(h, rows, b.v);
 }
 
 absl::Status AttentionSublayer::ProjectSparse(const float* h,
-                                              const BatchContext& batch) {
+                                              const BatchContext& batch,
+                                              Scratch* scratch,
+                                              const Buffers& b) {
   const int d = config_.d_model, S = config_.qkv_modules, M = d / S;
   const int kL = config_.conv_length_kernel;
-  TS_RETURN_IF_ERROR(fd_->Forward(h, batch.rows, y_.data()));
-  float* outs[3] = {q_buf_.data(), k_buf_.data(), v_buf_.data()};
+  float* projected = scratch->Floats(Scratch::kProjected, batch.rows * d);
+  TS_RETURN_IF_ERROR(fd_->Forward(h, batch.rows, scratch, projected));
+  float* outs[3] = {b.q, b.k, b.v};
   conv_jobs_.clear();
   for (const SeqSlice& s : batch.seqs) {
     const float* hist = s.state->conv_history[index_].data();
     for (int c = 0; c < 3; ++c) {
-      conv_jobs_.push_back({hist, y_.data() + s.row * d, s.T, c == 2 ? 1 : 3,
+      conv_jobs_.push_back({hist, projected + s.row * d, s.T, c == 2 ? 1 : 3,
                             conv_w_[c].data(), conv_b_[c].data(),
                             outs[c] + s.row * d});
     }
@@ -98,7 +102,7 @@ absl::Status AttentionSublayer::ProjectSparse(const float* h,
                       M, kL);
   for (const SeqSlice& s : batch.seqs) {
     std::vector<float>& hist = s.state->conv_history[index_];
-    const float* y = y_.data() + s.row * d;
+    const float* y = projected + s.row * d;
     // Keep the last kL-1 inputs of [history; y] for the next step, in place.
     const int keep = kL - 1;
     if (s.T >= keep) {
@@ -113,39 +117,41 @@ absl::Status AttentionSublayer::ProjectSparse(const float* h,
 }
 
 absl::Status AttentionSublayer::Forward(const float* x,
-                                        const BatchContext& batch, float* out) {
+                                        const BatchContext& batch,
+                                        Scratch* scratch, float* out) {
   const int d = config_.d_model;
-  const size_t n = static_cast<size_t>(batch.rows * d);
-  for (auto* buf : {&h_, &y_, &q_buf_, &k_buf_, &v_buf_, &attn_})
-    buf->resize(n);
+  const int64_t n = batch.rows * d;
+  const bool dense = config_.attention == AttentionKind::kDense;
+  float* h = scratch->Floats(Scratch::kNormed, n);
+  // Sparse QKV has no output projection: attention writes `out` directly.
+  const Buffers b{scratch->Floats(Scratch::kQuery, n),
+                  scratch->Floats(Scratch::kKey, n),
+                  scratch->Floats(Scratch::kValue, n),
+                  dense ? scratch->Floats(Scratch::kAttended, n) : out};
   kernels::LayerNorm(x, batch.rows, d, ln_scale_.data(), ln_bias_.data(),
-                     config_.center_layernorm, h_.data());
-  if (config_.attention == AttentionKind::kDense) {
-    TS_RETURN_IF_ERROR(ProjectDense(h_.data(), batch.rows));
+                     config_.center_layernorm, h);
+  if (dense) {
+    TS_RETURN_IF_ERROR(ProjectDense(h, batch.rows, b));
   } else {
-    TS_RETURN_IF_ERROR(ProjectSparse(h_.data(), batch));
+    TS_RETURN_IF_ERROR(ProjectSparse(h, batch, scratch, b));
   }
-  float* dst = config_.attention == AttentionKind::kDense ? attn_.data() : out;
   const int head_dim = d / config_.n_heads;
-  if (encoder_) encoder_kv_.resize(2 * n);
+  float* encoder_kv =
+      encoder_ ? scratch->Floats(Scratch::kEncoderKeysValues, 2 * n) : nullptr;
   jobs_.clear();
   for (const SeqSlice& s : batch.seqs) {
-    KvView kv =
-        encoder_
-            ? ScratchView(encoder_kv_.data() + 2 * s.row * d, s.T, d, head_dim)
-            : batch.kv->View(index_, s.state->kv.blocks(), head_dim);
+    KvView kv = encoder_
+                    ? ScratchView(encoder_kv + 2 * s.row * d, s.T, d, head_dim)
+                    : batch.kv->View(index_, s.state->kv.blocks(), head_dim);
     for (int t = 0; t < s.T; ++t) {
-      kv.Store(s.start + t, k_buf_.data() + (s.row + t) * d,
-               v_buf_.data() + (s.row + t) * d);
+      kv.Store(s.start + t, b.k + (s.row + t) * d, b.v + (s.row + t) * d);
     }
-    jobs_.push_back({q_buf_.data() + s.row * d, s.T, s.start, kv,
-                     dst + s.row * d, /*causal=*/!encoder_});
+    jobs_.push_back({b.q + s.row * d, s.T, s.start, kv, b.attended + s.row * d,
+                     /*causal=*/!encoder_});
   }
   kernels::Attention(jobs_.data(), static_cast<int>(jobs_.size()),
                      config_.n_heads);
-  if (config_.attention == AttentionKind::kDense) {
-    TS_RETURN_IF_ERROR(o_->Forward(attn_.data(), batch.rows, out));
-  }
+  if (dense) TS_RETURN_IF_ERROR(o_->Forward(b.attended, batch.rows, out));
   return absl::OkStatus();
 }
 

@@ -38,7 +38,7 @@ class AttentionSublayer final : public Sublayer {
       WeightSource& loader, const std::string& prefix,
       const ModelConfig& config);
   absl::Status Forward(const float* x, const BatchContext& batch,
-                       float* out) override;
+                       Scratch* scratch, float* out) override;
   std::string kind() const override;
   int64_t decode_bytes_per_token() const override;
   int64_t decode_macs_per_token(int64_t context) const override;
@@ -46,8 +46,13 @@ class AttentionSublayer final : public Sublayer {
  private:
   // Dense q, k, v, o from `<prefix>{q,k,v,o}.{weight,bias}`.
   absl::Status LoadProjections(WeightSource& loader, const std::string& prefix);
-  absl::Status ProjectDense(const float* h, int64_t rows);
-  absl::Status ProjectSparse(const float* h, const BatchContext& batch);
+  // Where Forward's q, k, v and attention output rows go, [rows, d] each.
+  struct Buffers {
+    float *q, *k, *v, *attended;
+  };
+  absl::Status ProjectDense(const float* h, int64_t rows, const Buffers& b);
+  absl::Status ProjectSparse(const float* h, const BatchContext& batch,
+                             Scratch* scratch, const Buffers& b);
 
   ModelConfig config_;
   int index_ = 0;
@@ -58,9 +63,6 @@ class AttentionSublayer final : public Sublayer {
   // Sparse QKV.
   std::unique_ptr<FactoredDense> fd_;
   std::vector<float> conv_w_[3], conv_b_[3];  // q, k, v
-  // Scratch, [rows, d] each.
-  std::vector<float> h_, y_, q_buf_, k_buf_, v_buf_, attn_;
-  std::vector<float> encoder_kv_;  // [rows, 2, d]: the encoder's keys, values
   std::vector<AttentionJob> jobs_;
   std::vector<CausalConvJob> conv_jobs_;
 };

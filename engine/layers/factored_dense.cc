@@ -20,17 +20,18 @@ absl::StatusOr<std::unique_ptr<FactoredDense>> FactoredDense::Load(
   return layer;
 }
 
-absl::Status FactoredDense::Forward(const float* x, int64_t rows, float* y) {
-  scaled_.resize(static_cast<size_t>(rows * S_ * d_in_));
+absl::Status FactoredDense::Forward(const float* x, int64_t rows,
+                                    Scratch* scratch, float* y) {
+  float* scaled = scratch->Floats(Scratch::kModuleRows, rows * S_ * d_in_);
   for (int64_t r = 0; r < rows; ++r) {
     for (int s = 0; s < S_; ++s) {
       const float* xr = x + r * d_in_;
       const float* ds = D_.data() + int64_t(s) * d_in_;
-      float* out = scaled_.data() + (r * S_ + s) * d_in_;
+      float* out = scaled + (r * S_ + s) * d_in_;
       for (int i = 0; i < d_in_; ++i) out[i] = xr[i] * ds[i];
     }
   }
-  TS_RETURN_IF_ERROR(E_->Forward(scaled_.data(), rows * S_, y));
+  TS_RETURN_IF_ERROR(E_->Forward(scaled, rows * S_, y));
   for (int64_t r = 0; r < rows; ++r)
     Axpy(1.0f, bias_.data(), y + r * d_out_, d_out_);
   return absl::OkStatus();

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "engine/kernels/linear.h"
+#include "engine/layers/scratch.h"
 #include "engine/model/weight_loader.h"
 
 namespace terraserve::engine {
@@ -25,8 +26,9 @@ class FactoredDense {
   static absl::StatusOr<std::unique_ptr<FactoredDense>> Load(
       WeightSource& loader, const std::string& prefix, int modules, int d_in,
       int d_out, DenseKernel kernel);
-  // x: [rows, d_in] -> y: [rows, d_out].
-  absl::Status Forward(const float* x, int64_t rows, float* y);
+  // x: [rows, d_in] -> y: [rows, d_out]. Uses the kModuleRows slot.
+  absl::Status Forward(const float* x, int64_t rows, Scratch* scratch,
+                       float* y);
 
   int64_t weight_bytes() const;
   int64_t macs_per_row() const { return int64_t(d_in_) * d_out_; }
@@ -35,7 +37,6 @@ class FactoredDense {
   int S_ = 0, d_in_ = 0, d_out_ = 0;
   std::vector<float> D_, bias_;
   std::unique_ptr<Linear> E_;
-  std::vector<float> scaled_;  // scratch [rows * S, d_in]
 };
 
 }  // namespace terraserve::engine

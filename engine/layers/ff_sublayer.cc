@@ -40,20 +40,22 @@ absl::StatusOr<std::unique_ptr<FfSublayer>> FfSublayer::Load(
 }
 
 absl::Status FfSublayer::Forward(const float* x, const BatchContext& batch,
-                                 float* out) {
+                                 Scratch* scratch, float* out) {
   const int64_t rows = batch.rows;
-  h_.resize(rows * d_);
+  float* h = scratch->Floats(Scratch::kNormed, rows * d_);
   kernels::LayerNorm(x, rows, d_, ln_scale_.data(), ln_bias_.data(), center_,
-                     h_.data());
+                     h);
   if (sparse_ != nullptr) {
-    TS_RETURN_IF_ERROR(sparse_->Forward(h_.data(), rows, out, sparse_path_));
+    TS_RETURN_IF_ERROR(sparse_->Forward(h, rows, scratch, out, sparse_path_));
   } else {
-    hidden_.resize(rows * d_ff_);
-    TS_RETURN_IF_ERROR(w1_->Forward(h_.data(), rows, hidden_.data()));
-    for (float& v : hidden_) v = std::max(v, 0.0f);
-    TS_RETURN_IF_ERROR(w2_->Forward(hidden_.data(), rows, out));
+    const int64_t n = rows * d_ff_;
+    float* hidden = scratch->Floats(Scratch::kHidden, n);
+    TS_RETURN_IF_ERROR(w1_->Forward(h, rows, hidden));
+    for (int64_t i = 0; i < n; ++i) hidden[i] = std::max(hidden[i], 0.0f);
+    TS_RETURN_IF_ERROR(w2_->Forward(hidden, rows, out));
   }
-  if (sru_ != nullptr) TS_RETURN_IF_ERROR(sru_->AddTo(x, batch, index_, out));
+  if (sru_ != nullptr)
+    TS_RETURN_IF_ERROR(sru_->AddTo(x, batch, index_, scratch, out));
   return absl::OkStatus();
 }
 

@@ -26,7 +26,7 @@ class FfSublayer final : public Sublayer {
       WeightSource& loader, const std::string& prefix,
       const ModelConfig& config, int index);
   absl::Status Forward(const float* x, const BatchContext& batch,
-                       float* out) override;
+                       Scratch* scratch, float* out) override;
   std::string kind() const override;
   int64_t decode_bytes_per_token() const override;
   int64_t decode_macs_per_token(int64_t context) const override;
@@ -42,7 +42,6 @@ class FfSublayer final : public Sublayer {
   std::unique_ptr<SparseFf> sparse_;
   std::unique_ptr<SruBranch> sru_;
   SparseFf::Path sparse_path_ = SparseFf::Path::kAuto;
-  std::vector<float> h_, hidden_;
 };
 
 }  // namespace terraserve::engine

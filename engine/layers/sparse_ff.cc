@@ -60,44 +60,47 @@ absl::Status SparseFf::BuildGemmWeights() {
   return absl::OkStatus();
 }
 
-absl::Status SparseFf::Controller(const float* x, int64_t rows) {
+absl::Status SparseFf::Controller(const float* x, int64_t rows,
+                                  Scratch* scratch) {
   const int64_t f = int64_t(n_blocks_) * block_;
-  low_.resize(rows * lowrank_);
-  logits_.resize(rows * f);
+  float* low = scratch->Floats(Scratch::kLowRank, rows * lowrank_);
+  float* logits = scratch->Floats(Scratch::kLogits, rows * f);
   idx_.resize(rows * n_blocks_);
   probs_.resize(rows * n_blocks_);
-  TS_RETURN_IF_ERROR(m1_->Forward(x, rows, low_.data()));
-  TS_RETURN_IF_ERROR(m2_->Forward(low_.data(), rows, logits_.data()));
-  kernels::BlockArgmax(logits_.data(), rows, n_blocks_, block_, idx_.data(),
+  TS_RETURN_IF_ERROR(m1_->Forward(x, rows, low));
+  TS_RETURN_IF_ERROR(m2_->Forward(low, rows, logits));
+  kernels::BlockArgmax(logits, rows, n_blocks_, block_, idx_.data(),
                        multiply_ ? probs_.data() : nullptr);
   return absl::OkStatus();
 }
 
-absl::Status SparseFf::MaskedGemm(const float* x, int64_t rows, float* y) {
+absl::Status SparseFf::MaskedGemm(const float* x, int64_t rows,
+                                  Scratch* scratch, float* y) {
   if (w1_ == nullptr) TS_RETURN_IF_ERROR(BuildGemmWeights());
   const int64_t f = int64_t(n_blocks_) * block_;
-  hidden_.resize(rows * f);
-  permuted_.assign(rows * f, 0.0f);
-  TS_RETURN_IF_ERROR(w1_->Forward(x, rows, hidden_.data()));
+  float* hidden = scratch->Floats(Scratch::kHidden, rows * f);
+  float* permuted = scratch->Floats(Scratch::kPermuted, rows * f);
+  std::fill_n(permuted, rows * f, 0.0f);
+  TS_RETURN_IF_ERROR(w1_->Forward(x, rows, hidden));
   for (int64_t r = 0; r < rows; ++r) {
     for (int b = 0; b < n_blocks_; ++b) {
       const int e = idx_[r * n_blocks_ + b];
-      float h = std::max(hidden_[r * f + int64_t(b) * block_ + e], 0.0f);
+      float h = std::max(hidden[r * f + int64_t(b) * block_ + e], 0.0f);
       if (multiply_) h *= probs_[r * n_blocks_ + b];
-      permuted_[r * f + int64_t(e) * n_blocks_ + b] = h;
+      permuted[r * f + int64_t(e) * n_blocks_ + b] = h;
     }
   }
-  return w2_->Forward(permuted_.data(), rows, y);
+  return w2_->Forward(permuted, rows, y);
 }
 
-absl::Status SparseFf::Forward(const float* x, int64_t rows, float* y,
-                               Path path) {
-  TS_RETURN_IF_ERROR(Controller(x, rows));
+absl::Status SparseFf::Forward(const float* x, int64_t rows, Scratch* scratch,
+                               float* y, Path path) {
+  TS_RETURN_IF_ERROR(Controller(x, rows, scratch));
   if (path == Path::kAuto)
     path = rows <= kGatherMaxRows || block_ >= kGatherMinBlock
                ? Path::kGather
                : Path::kMaskedGemm;
-  if (path == Path::kMaskedGemm) return MaskedGemm(x, rows, y);
+  if (path == Path::kMaskedGemm) return MaskedGemm(x, rows, scratch, y);
   kernels::SparseFfRows(x, rows, idx_.data(),
                         multiply_ ? probs_.data() : nullptr, gather_, y);
   return absl::OkStatus();

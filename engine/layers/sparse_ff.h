@@ -21,6 +21,7 @@
 #include "engine/base/huge_page_allocator.h"
 #include "engine/kernels/kernel_types.h"
 #include "engine/kernels/linear.h"
+#include "engine/layers/scratch.h"
 #include "engine/model/model_config.h"
 #include "engine/model/weight_loader.h"
 
@@ -34,8 +35,9 @@ class SparseFf {
   static absl::StatusOr<std::unique_ptr<SparseFf>> Load(
       WeightSource& loader, const std::string& prefix,
       const ModelConfig& config);
-  // x: [rows, d] (already normalised) -> y: [rows, d].
-  absl::Status Forward(const float* x, int64_t rows, float* y,
+  // x: [rows, d] (already normalised) -> y: [rows, d]. Uses the kLowRank,
+  // kLogits, kHidden and kPermuted slots of `scratch`.
+  absl::Status Forward(const float* x, int64_t rows, Scratch* scratch, float* y,
                        Path path = Path::kAuto);
 
   // kAuto gathers up to kGatherMaxRows rows, and at any row count when blocks
@@ -51,8 +53,10 @@ class SparseFf {
   int64_t decode_macs_per_token() const;
 
  private:
-  absl::Status Controller(const float* x, int64_t rows);
-  absl::Status MaskedGemm(const float* x, int64_t rows, float* y);
+  // Fills idx_ (and probs_) with each row's chosen unit of every block.
+  absl::Status Controller(const float* x, int64_t rows, Scratch* scratch);
+  absl::Status MaskedGemm(const float* x, int64_t rows, Scratch* scratch,
+                          float* y);
   // w1_ and w2_ from the gather layout.
   absl::Status BuildGemmWeights();
 
@@ -66,7 +70,8 @@ class SparseFf {
   HugePageVector<float> w1t_, w2_rows_;
   std::vector<float> b2_;
   SparseFfWeights gather_;
-  std::vector<float> low_, logits_, probs_, hidden_, permuted_;
+  // [rows, f / N] each: the controller's choice, small enough to keep.
+  std::vector<float> probs_;
   std::vector<int32_t> idx_;
 };
 

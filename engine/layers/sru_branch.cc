@@ -38,24 +38,24 @@ absl::StatusOr<std::unique_ptr<SruBranch>> SruBranch::Load(
 }
 
 absl::Status SruBranch::AddTo(const float* x, const BatchContext& batch,
-                              int ff_index, float* y) {
+                              int ff_index, Scratch* scratch, float* y) {
   const int64_t rows = batch.rows;
-  h_.resize(rows * d_);
-  g_.resize(rows * u_);
-  rfy_.resize(rows * 3 * u_);
-  o_.resize(rows * d_);
+  float* h = scratch->Floats(Scratch::kSruNormed, rows * d_);
+  float* g_rows = scratch->Floats(Scratch::kSruGates, rows * u_);
+  float* rfy_rows = scratch->Floats(Scratch::kSruCells, rows * 3 * u_);
+  float* o = scratch->Floats(Scratch::kSruOut, rows * d_);
   kernels::LayerNorm(x, rows, d_, ln_scale_.data(), ln_bias_.data(), center_,
-                     h_.data());
-  TS_RETURN_IF_ERROR(in_->Forward(h_.data(), rows, g_.data()));
+                     h);
+  TS_RETURN_IF_ERROR(in_->Forward(h, rows, g_rows));
   const float sqrt3 = std::sqrt(3.0f);
   for (size_t n = 0; n < cells_.size(); ++n) {
-    TS_RETURN_IF_ERROR(cells_[n]->Forward(g_.data(), rows, rfy_.data()));
+    TS_RETURN_IF_ERROR(cells_[n]->Forward(g_rows, rows, rfy_rows));
     for (const SeqSlice& s : batch.seqs) {
       float* c = s.state->sru_carry[ff_index].data() + n * u_;
       for (int t = 0; t < s.T; ++t) {
         const int64_t row = s.row + t;
-        const float* rfy = rfy_.data() + row * 3 * u_;
-        float* g = g_.data() + row * u_;
+        const float* rfy = rfy_rows + row * 3 * u_;
+        float* g = g_rows + row * u_;
         for (int i = 0; i < u_; ++i) {
           const float r = Sigmoid(rfy[i]), f = Sigmoid(rfy[u_ + i]);
           c[i] = f * c[i] + (1 - f) * rfy[2 * u_ + i];
@@ -64,8 +64,8 @@ absl::Status SruBranch::AddTo(const float* x, const BatchContext& batch,
       }
     }
   }
-  TS_RETURN_IF_ERROR(out_->Forward(g_.data(), rows, o_.data()));
-  Axpy(1.0f, o_.data(), y, rows * d_);
+  TS_RETURN_IF_ERROR(out_->Forward(g_rows, rows, o));
+  Axpy(1.0f, o, y, rows * d_);
   return absl::OkStatus();
 }
 

@@ -24,9 +24,9 @@ class SruBranch {
       WeightSource& loader, const std::string& prefix,
       const ModelConfig& config);
   // Adds the branch output for x [rows, d] into y [rows, d]; `ff_index` picks
-  // the carries in each sequence's state.
+  // the carries in each sequence's state. Uses the kSru* slots of `scratch`.
   absl::Status AddTo(const float* x, const BatchContext& batch, int ff_index,
-                     float* y);
+                     Scratch* scratch, float* y);
   int64_t weight_bytes() const;
 
  private:
@@ -35,7 +35,6 @@ class SruBranch {
   std::vector<float> ln_scale_, ln_bias_;
   std::unique_ptr<Linear> in_, out_;
   std::vector<std::unique_ptr<Linear>> cells_;
-  std::vector<float> h_, g_, rfy_, o_;
 };
 
 }  // namespace terraserve::engine

@@ -17,6 +17,7 @@
 
 #include "absl/status/status.h"
 #include "engine/kv_cache/kv_block_pool.h"
+#include "engine/layers/scratch.h"
 
 namespace terraserve::engine {
 
@@ -52,9 +53,10 @@ class Sublayer {
  public:
   virtual ~Sublayer() = default;
   // x: [batch.rows, d], the stream this branch reads; out: [batch.rows, d],
-  // F(x). Updates each sequence's state for the new rows.
+  // F(x). Updates each sequence's state for the new rows. `scratch` holds the
+  // working buffers, which the model's layers share.
   virtual absl::Status Forward(const float* x, const BatchContext& batch,
-                               float* out) = 0;
+                               Scratch* scratch, float* out) = 0;
   // What this sublayer is, e.g. "attention (sparse QKV)", for cost reports.
   virtual std::string kind() const = 0;
   // Weight bytes one decode token reads (what bounds batch-1 decode speed).

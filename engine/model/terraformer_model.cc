@@ -106,7 +106,7 @@ absl::Status TerraformerModel::RunStack(
     // Reversible half-residual then swap (spec 4.2): x1 += F(x2); (x1, x2) =
     // (x2, x1).
     const float* in = reversible ? x2->data() : x1->data();
-    TS_RETURN_IF_ERROR(sub->Forward(in, batch, branch->data()));
+    TS_RETURN_IF_ERROR(sub->Forward(in, batch, &scratch_, branch->data()));
     Axpy(1.0f, branch->data(), x1->data(), n);
     if (reversible) x1->swap(*x2);
   }
@@ -187,7 +187,7 @@ absl::Status TerraformerModel::Forward(const std::vector<int32_t>& ids,
 absl::Status TerraformerModel::Output(const float* h, int64_t rows,
                                       float* logits) {
   if (rows == 0) return absl::OkStatus();
-  if (out_fd_ != nullptr) return out_fd_->Forward(h, rows, logits);
+  if (out_fd_ != nullptr) return out_fd_->Forward(h, rows, &scratch_, logits);
   return out_linear_->Forward(h, rows, logits);
 }
 

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "engine/kernels/linear.h"
 #include "engine/layers/factored_dense.h"
+#include "engine/layers/scratch.h"
 #include "engine/layers/sublayer.h"
 #include "engine/model/model_config.h"
 #include "engine/model/weight_loader.h"
@@ -62,6 +63,9 @@ class TerraformerModel {
     int64_t macs = 0;
   };
   std::vector<LayerCost> DecodeCosts(int64_t context) const;
+  // Bytes held in the layers' shared working buffers: what the largest step so
+  // far needed of each kind.
+  int64_t scratch_bytes() const { return scratch_.bytes(); }
 
   // For tests: forces the sparse FF path in every FF sublayer.
   void SetSparseFfPath(int path);
@@ -70,10 +74,10 @@ class TerraformerModel {
   absl::Status Output(const float* h, int64_t rows, float* logits);
   // Applies `sublayers` to the streams (x1, x2) in place: reversible
   // half-residuals and swaps, or plain residuals on x1. branch: scratch.
-  static absl::Status RunStack(
-      const std::vector<std::unique_ptr<Sublayer>>& sublayers, bool reversible,
-      const BatchContext& batch, int d, std::vector<float>* x1,
-      std::vector<float>* x2, std::vector<float>* branch);
+  absl::Status RunStack(const std::vector<std::unique_ptr<Sublayer>>& sublayers,
+                        bool reversible, const BatchContext& batch, int d,
+                        std::vector<float>* x1, std::vector<float>* x2,
+                        std::vector<float>* branch);
   // Overwrites the rows of prefix positions with the encoder's streams.
   void PlacePrefixRows(const BatchContext& batch);
 
@@ -87,6 +91,7 @@ class TerraformerModel {
   std::unique_ptr<Linear> out_linear_;              // dense or tied
   std::unique_ptr<FactoredDense> out_fd_;           // factored
   std::vector<float> x1_, x2_, branch_, picked_, normed_;
+  Scratch scratch_;  // the layers' working buffers
 };
 
 }  // namespace terraserve::engine

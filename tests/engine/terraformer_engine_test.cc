@@ -70,6 +70,23 @@ TEST(TerraformerEngineTest, StepRejectsMisuseAndStaysUsable) {
       StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("no encoder")));
 }
 
+TEST(TerraformerEngineTest, LayersShareOneSetOfWorkingBuffers) {
+  int64_t bytes[2] = {0, 0};
+  for (int deep : {0, 1}) {
+    ModelConfig c = Small(false);
+    c.n_layers = deep ? 6 : 1;
+    RandomWeights weights(1);
+    ASSERT_OK_AND_ASSIGN(
+        auto e, TerraformerEngine::Create(c, weights, nullptr, {}, "small"));
+    ASSERT_OK(e->AddSequence(1, 12));
+    ASSERT_OK(e->Step(One(1, {1, 2, 3, 4, 5, 6, 7, 8, 9, 10})).status());
+    ASSERT_OK(e->Step(One(1, {4})).status());
+    bytes[deep] = e->model().scratch_bytes();
+  }
+  EXPECT_GT(bytes[0], 0);
+  EXPECT_EQ(bytes[1], bytes[0]);  // six layers need no more than one
+}
+
 TEST(TerraformerEngineTest, ReportsItsKvPoolAndRefusesOneTooLarge) {
   RandomWeights weights(1);
   EngineOptions options;
