@@ -8,9 +8,12 @@
 // job is split by position instead: each item covers a chunk of whole blocks
 // for every head, reading each block's keys and then its values as single
 // contiguous runs, and leaves a partial softmax (max, sum, weighted values) per
-// head that a short merge combines. Queries of prefill chunks reuse the same
-// keys across rows from cache and keep one item per (sequence, head). A bf16
-// cache (KvView::bf16) is widened a block run at a time as it is read.
+// head that a short merge combines. A prefill chunk has one item per
+// (sequence, head), which takes its queries sixteen at a time: their scores
+// and weighted values are small GEMMs, so each key and value read serves
+// sixteen queries (one query at a time, as dot products, ran at half the rate
+// on long prompts). A bf16 cache (KvView::bf16) is widened a block run at a
+// time as it is read.
 #include <algorithm>
 #include <cmath>
 #include <tuple>
@@ -72,8 +75,7 @@ void Scores(const float* qh, int64_t p0, int64_t p1, int h, const KvView& kv,
 
 // scores -> exp(scores - max); returns {max, sum of the exps}.
 std::pair<float, float> Exponentiate(float* scores, int64_t n) {
-  float mx = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) mx = std::max(mx, scores[i]);
+  const float mx = MaxOf(scores, n);
   return {mx, ExpShifted(scores, n, mx)};
 }
 
@@ -92,16 +94,63 @@ void WeightedValues(const float* weights, int64_t p0, int64_t p1, int h,
 
 thread_local std::vector<float> tl_scores;
 
-// One head of one query: softmax(q . keys / sqrt(dh)) . values.
-void AttendOneHead(const float* qh, int64_t len, int h, const KvView& kv,
-                   float* oh) {
-  tl_scores.resize(static_cast<size_t>(len));
-  float* sc = tl_scores.data();
-  Scores(qh, 0, len, h, kv, sc);
-  const float inv = 1.0f / Exponentiate(sc, len).second;
-  for (int64_t p = 0; p < len; ++p) sc[p] *= inv;
-  std::fill(oh, oh + kv.head_dim, 0.0f);
-  WeightedValues(sc, 0, len, h, kv, oh);
+// Queries of a prefill chunk attended together: their scores against one key
+// are one vector, so each key and value read from cache serves them all.
+constexpr int kQueryTile = 16;
+
+// Rows [t0, t0 + n) of `job` (n <= kQueryTile), head h: the tile's scores
+// against each run of keys are one GEMM (keys x transposed queries), and its
+// outputs the softmax weights times each run of values, another. Each row
+// weighs only the keys it may see; the rest of the tile's keys get weight 0.
+void AttendTile(const AttentionJob& job, int h, int t0, int n) {
+  const KvView& kv = job.kv;
+  const int dh = kv.head_dim;
+  const int64_t len = job.causal ? job.start + t0 + n : job.start + job.T;
+  thread_local std::vector<float> qt, key_scores;
+  // [dh, kQueryTile]: the tile's queries as columns, scaled by 1 / sqrt(dh).
+  qt.assign(static_cast<size_t>(dh) * kQueryTile, 0.0f);
+  const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(dh));
+  for (int j = 0; j < n; ++j) {
+    const float* q = job.q + int64_t(t0 + j) * kv.d + int64_t(h) * dh;
+    for (int i = 0; i < dh; ++i) qt[i * kQueryTile + j] = q[i] * inv_sqrt;
+  }
+  // [len, kQueryTile]: row p holds key p's score for each query.
+  key_scores.assign(static_cast<size_t>(len) * kQueryTile, 0.0f);
+  for (int64_t p = 0; p < len;) {
+    const int64_t run =
+        std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
+    GemmAccumulate(RunF32(kv, p, h, run, /*values=*/false), dh, qt.data(),
+                   kQueryTile, dh, kQueryTile,
+                   key_scores.data() + p * kQueryTile, kQueryTile, run);
+    p += run;
+  }
+  // [n, len]: each query's softmax weights, unnormalised.
+  tl_scores.resize(static_cast<size_t>(n * len));
+  float inv_sum[kQueryTile];
+  // Transposed reading keys in order: one pass, sixteen write streams.
+  for (int64_t p = 0; p < len; ++p) {
+    const float* ks = key_scores.data() + p * kQueryTile;
+    for (int j = 0; j < n; ++j) tl_scores[j * len + p] = ks[j];
+  }
+  for (int j = 0; j < n; ++j) {
+    const int64_t seen = job.causal ? job.start + t0 + j + 1 : len;
+    float* w = tl_scores.data() + j * len;
+    inv_sum[j] = 1.0f / Exponentiate(w, seen).second;
+    std::fill(w + seen, w + len, 0.0f);
+  }
+  float* out = job.out + int64_t(t0) * kv.d + int64_t(h) * dh;
+  for (int j = 0; j < n; ++j) std::fill_n(out + j * kv.d, dh, 0.0f);
+  for (int64_t p = 0; p < len;) {
+    const int64_t run =
+        std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
+    GemmAccumulate(tl_scores.data() + p, len,
+                   RunF32(kv, p, h, run, /*values=*/true), dh, run, dh, out,
+                   kv.d, n);
+    p += run;
+  }
+  for (int j = 0; j < n; ++j) {
+    for (int i = 0; i < dh; ++i) out[j * kv.d + i] *= inv_sum[j];
+  }
 }
 
 // Every head of one query over positions [p0, p1), block by block so each
@@ -177,12 +226,8 @@ void RunItem(const Item& it, const AttentionJob* jobs, int n_heads,
     AttendChunk(job.q, it.p0, it.p1, n_heads, job.kv, partials + it.partial);
     return;
   }
-  const int dh = job.kv.head_dim;
-  for (int t = 0; t < job.T; ++t) {
-    const int64_t offset = int64_t(t) * job.kv.d + int64_t(it.head) * dh;
-    const int64_t len = job.causal ? job.start + t + 1 : job.start + job.T;
-    AttendOneHead(job.q + offset, len, it.head, job.kv, job.out + offset);
-  }
+  for (int t = 0; t < job.T; t += kQueryTile)
+    AttendTile(job, it.head, t, std::min(kQueryTile, job.T - t));
 }
 
 }  // namespace

@@ -120,6 +120,23 @@ void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
   _mm256_storeu_ps(out, _mm256_add_ps(lo, hi));
 }
 
+float MaxOf(const float* x, int64_t n) {
+  // Two vectors of running maxima, so no step waits on the one before. maxps
+  // returns its second operand where either is NaN, so a NaN never wins.
+  __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0;
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    m0 = _mm256_max_ps(_mm256_loadu_ps(x + i), m0);
+    m1 = _mm256_max_ps(_mm256_loadu_ps(x + i + 8), m1);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, _mm256_max_ps(m0, m1));
+  float best = -INFINITY;
+  for (float v : lanes) best = v > best ? v : best;
+  for (; i < n; ++i) best = x[i] > best ? x[i] : best;
+  return best;
+}
+
 int64_t ArgmaxFirst(const float* x, int64_t n) {
   const int64_t n8 = n - n % 8;
   if (n8 == 0) return ArgmaxScalar(x, n);
@@ -157,6 +174,12 @@ int64_t ArgmaxFirst(const float* x, int64_t n) {
 #else
 
 int64_t ArgmaxFirst(const float* x, int64_t n) { return ArgmaxScalar(x, n); }
+
+float MaxOf(const float* x, int64_t n) {
+  float best = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) best = x[i] > best ? x[i] : best;
+  return best;
+}
 
 float ExpShifted(float* x, int64_t n, float shift) {
   float total = 0;

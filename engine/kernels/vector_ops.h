@@ -60,6 +60,9 @@ inline constexpr int64_t kPanelPairRows = 3;
 // subnormal there, or 0).
 float ExpShifted(float* x, int64_t n, float shift);
 
+// The largest of x[0:n] (-inf for n 0), ignoring NaNs: a softmax's shift.
+float MaxOf(const float* x, int64_t n);
+
 // The index of the largest of x[0:n], n >= 1: the first on ties, and as the
 // scalar loop `if (x[i] > x[best]) best = i` for NaNs (a NaN never wins; one at
 // x[0] does). The Sparse FF controller's per-block choice.

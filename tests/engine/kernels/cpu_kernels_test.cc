@@ -125,6 +125,21 @@ TEST(VectorOpsTest, ExpShiftedMatchesStdExp) {
   EXPECT_TRUE(std::isnan(nan));
 }
 
+TEST(VectorOpsTest, MaxOfMatchesMaxElement) {
+  std::mt19937 rng(13);
+  for (int n : {1, 5, 16, 17, 40, 300}) {
+    auto x = Random(n, rng);
+    x[rng() % n] = 7.5f;  // anywhere: in the vector part or the tail
+    EXPECT_EQ(MaxOf(x.data(), n), 7.5f) << n;
+    for (float& v : x) v = -std::abs(v) - 1;
+    EXPECT_EQ(MaxOf(x.data(), n), *std::max_element(x.begin(), x.end())) << n;
+    if (n == 1) continue;
+    x[0] = NAN;
+    EXPECT_EQ(MaxOf(x.data(), n), *std::max_element(x.begin() + 1, x.end()));
+  }
+  EXPECT_EQ(MaxOf(nullptr, 0), -INFINITY);
+}
+
 TEST(VectorOpsTest, ArgmaxFirstMatchesScalarLoop) {
   auto scalar = [](const std::vector<float>& x) {
     int64_t best = 0;
