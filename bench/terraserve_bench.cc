@@ -495,6 +495,9 @@ absl::Status RunConfig(const std::string& name, const std::string& label,
       results->push_back(r);
     }
   }
+  // The largest step here was a prefill chunk of min(context, 512) rows.
+  std::printf("%s: the layers' shared working buffers hold %.1f MB\n",
+              label.c_str(), eng->model().scratch_bytes() / 1e6);
   return absl::OkStatus();
 }
 
