@@ -1,5 +1,7 @@
 #include "engine/layers/factored_dense.h"
 
+#include <algorithm>
+
 #include "engine/base/status_macros.h"
 #include "engine/kernels/vector_ops.h"
 
@@ -22,16 +24,24 @@ absl::StatusOr<std::unique_ptr<FactoredDense>> FactoredDense::Load(
 
 absl::Status FactoredDense::Forward(const float* x, int64_t rows,
                                     Scratch* scratch, float* y) {
-  float* scaled = scratch->Floats(Scratch::kModuleRows, rows * S_ * d_in_);
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int s = 0; s < S_; ++s) {
-      const float* xr = x + r * d_in_;
-      const float* ds = D_.data() + int64_t(s) * d_in_;
-      float* out = scaled + (r * S_ + s) * d_in_;
-      for (int i = 0; i < d_in_; ++i) out[i] = xr[i] * ds[i];
+  // Rows a chunk at a time, so the scaled copies (S per row) are read by the
+  // GEMM from cache rather than written to memory and read back.
+  const int64_t chunk =
+      std::max<int64_t>(1, kChunkBytes / (int64_t(S_) * d_in_ * 4));
+  float* scaled =
+      scratch->Floats(Scratch::kModuleRows, std::min(rows, chunk) * S_ * d_in_);
+  for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
+    const int64_t n = std::min(chunk, rows - r0);
+    for (int64_t r = 0; r < n; ++r) {
+      const float* xr = x + (r0 + r) * d_in_;
+      for (int s = 0; s < S_; ++s) {
+        const float* ds = D_.data() + int64_t(s) * d_in_;
+        float* out = scaled + (r * S_ + s) * d_in_;
+        for (int i = 0; i < d_in_; ++i) out[i] = xr[i] * ds[i];
+      }
     }
+    TS_RETURN_IF_ERROR(E_->Forward(scaled, n * S_, y + r0 * d_out_));
   }
-  TS_RETURN_IF_ERROR(E_->Forward(scaled, rows * S_, y));
   for (int64_t r = 0; r < rows; ++r)
     Axpy(1.0f, bias_.data(), y + r * d_out_, d_out_);
   return absl::OkStatus();

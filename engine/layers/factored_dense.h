@@ -2,8 +2,9 @@
 // (engine/layers layer): y[s*Mo + m] = sum_i x_i D[s, i] E[i, m] + bias[s*Mo +
 // m], Mo = d_out / S. Used by Sparse QKV and by the sparse loss.
 //
-// Computed as one GEMM: rows x * D[s] for every s ([rows * S, d_in]) times E,
-// whose output is already the s-major [rows, d_out] layout. It reads d_in * (S
+// Computed as GEMMs over chunks of rows: rows x * D[s] for every s ([rows * S,
+// d_in]) times E, whose output is already the s-major [rows, d_out] layout. It
+// reads d_in * (S
 // + Mo) weights but does d_in * d_out multiply-adds. Thread-compatible.
 #ifndef TERRASERVE_ENGINE_LAYERS_FACTORED_DENSE_H_
 #define TERRASERVE_ENGINE_LAYERS_FACTORED_DENSE_H_
@@ -31,6 +32,10 @@ class FactoredDense {
                        float* y);
 
   int64_t weight_bytes() const;
+
+  // Most bytes of scaled input rows built before each GEMM: within L2 (1 MB
+  // per core here), and 16 rows at the medium shape, a decode step's batch.
+  static constexpr int64_t kChunkBytes = int64_t(1) << 20;
   int64_t macs_per_row() const { return int64_t(d_in_) * d_out_; }
 
  private:
