@@ -210,7 +210,12 @@ TEST(CpuKernelsTest, AttentionOverPagedCacheMatchesReference) {
     for (bool causal : {true, false})
       for (int block_size : {1, 4, 6, 16}) {
         for (auto [T, start] :
-             {std::pair<int, int>{1, 0}, {1, 9}, {1, 130}, {6, 0}, {5, 11}}) {
+             {std::pair<int, int>{1, 0},
+              {1, 9},
+              {1, 130},
+              {6, 0},
+              {5, 11},
+              {37, 20}}) {  // 37 queries: tiles of 16, 16 and 5
           const int heads = 4, d = 32, len = start + T;
           const int n_blocks = (len + block_size - 1) / block_size + 2;
           std::vector<float> pool =
