@@ -9,11 +9,11 @@
 // for every head, reading each block's keys and then its values as single
 // contiguous runs, and leaves a partial softmax (max, sum, weighted values) per
 // head that a short merge combines. A prefill chunk has one item per
-// (sequence, head), which takes its queries sixteen at a time: their scores
-// and weighted values are small GEMMs, so each key and value read serves
-// sixteen queries (one query at a time, as dot products, ran at half the rate
-// on long prompts). A bf16 cache (KvView::bf16) is widened a block run at a
-// time as it is read.
+// (sequence, head): it transposes the head's keys once, then takes its queries
+// twelve at a time, whose scores and weighted values are small GEMMs, so each
+// key and value read serves twelve queries (one query at a time, as dot
+// products, ran at half the rate on long prompts). A bf16 cache
+// (KvView::bf16) is widened a block run at a time as it is read.
 #include <algorithm>
 #include <cmath>
 #include <tuple>
@@ -94,58 +94,58 @@ void WeightedValues(const float* weights, int64_t p0, int64_t p1, int h,
 
 thread_local std::vector<float> tl_scores;
 
-// Queries of a prefill chunk attended together: their scores against one key
-// are one vector, so each key and value read from cache serves them all.
-constexpr int kQueryTile = 16;
+// Queries of a prefill chunk attended together: the AVX-512 GEMM tile's rows
+// (two of the AVX2 tile's), so each key and value read serves them all.
+constexpr int kQueryTile = 12;
 
-// Rows [t0, t0 + n) of `job` (n <= kQueryTile), head h: the tile's scores
-// against each run of keys are one GEMM (keys x transposed queries), and its
-// outputs the softmax weights times each run of values, another. Each row
-// weighs only the keys it may see; the rest of the tile's keys get weight 0.
-void AttendTile(const AttentionJob& job, int h, int t0, int n) {
-  const KvView& kv = job.kv;
+// Keys [0, len) of head h as columns, [dh, ld] with ld = len rounded up to 16
+// (zero past len), scaled by 1 / sqrt(dh): the right-hand side of every tile's
+// scores, built once per (sequence, head) of a prefill chunk.
+void TransposeKeys(const KvView& kv, int h, int64_t len, int64_t ld,
+                   std::vector<float>* kt) {
   const int dh = kv.head_dim;
-  const int64_t len = job.causal ? job.start + t0 + n : job.start + job.T;
-  thread_local std::vector<float> qt, key_scores;
-  // [dh, kQueryTile]: the tile's queries as columns, scaled by 1 / sqrt(dh).
-  qt.assign(static_cast<size_t>(dh) * kQueryTile, 0.0f);
   const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(dh));
-  for (int j = 0; j < n; ++j) {
-    const float* q = job.q + int64_t(t0 + j) * kv.d + int64_t(h) * dh;
-    for (int i = 0; i < dh; ++i) qt[i * kQueryTile + j] = q[i] * inv_sqrt;
-  }
-  // [len, kQueryTile]: row p holds key p's score for each query.
-  key_scores.assign(static_cast<size_t>(len) * kQueryTile, 0.0f);
+  kt->assign(static_cast<size_t>(dh * ld), 0.0f);
   for (int64_t p = 0; p < len;) {
     const int64_t run =
         std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
-    GemmAccumulate(RunF32(kv, p, h, run, /*values=*/false), dh, qt.data(),
-                   kQueryTile, dh, kQueryTile,
-                   key_scores.data() + p * kQueryTile, kQueryTile, run);
+    const float* keys = RunF32(kv, p, h, run, /*values=*/false);
+    for (int64_t r = 0; r < run; ++r) {
+      for (int i = 0; i < dh; ++i)
+        (*kt)[i * ld + p + r] = keys[r * dh + i] * inv_sqrt;
+    }
     p += run;
   }
-  // [n, len]: each query's softmax weights, unnormalised.
-  tl_scores.resize(static_cast<size_t>(n * len));
+}
+
+// Rows [t0, t0 + n) of `job` (n <= kQueryTile), head h, against kt from
+// TransposeKeys: the tile's scores are one GEMM (queries x kt), and its
+// outputs the softmax weights times each run of values, another. Each row
+// weighs only the keys it may see; the tile's other keys get weight 0.
+void AttendTile(const AttentionJob& job, int h, int t0, int n, const float* kt,
+                int64_t ldk) {
+  const KvView& kv = job.kv;
+  const int dh = kv.head_dim;
+  const int64_t len = job.causal ? job.start + t0 + n : job.start + job.T;
+  const int64_t ld = (len + 15) / 16 * 16;
+  // [n, ld]: each query's scores, then its softmax weights (unnormalised).
+  tl_scores.assign(static_cast<size_t>(n * ld), 0.0f);
+  float* sc = tl_scores.data();
+  GemmAccumulate(job.q + int64_t(t0) * kv.d + int64_t(h) * dh, kv.d, kt, ldk,
+                 dh, ld, sc, ld, n);
   float inv_sum[kQueryTile];
-  // Transposed reading keys in order: one pass, sixteen write streams.
-  for (int64_t p = 0; p < len; ++p) {
-    const float* ks = key_scores.data() + p * kQueryTile;
-    for (int j = 0; j < n; ++j) tl_scores[j * len + p] = ks[j];
-  }
   for (int j = 0; j < n; ++j) {
     const int64_t seen = job.causal ? job.start + t0 + j + 1 : len;
-    float* w = tl_scores.data() + j * len;
-    inv_sum[j] = 1.0f / Exponentiate(w, seen).second;
-    std::fill(w + seen, w + len, 0.0f);
+    inv_sum[j] = 1.0f / Exponentiate(sc + j * ld, seen).second;
+    std::fill(sc + j * ld + seen, sc + (j + 1) * ld, 0.0f);
   }
   float* out = job.out + int64_t(t0) * kv.d + int64_t(h) * dh;
   for (int j = 0; j < n; ++j) std::fill_n(out + j * kv.d, dh, 0.0f);
   for (int64_t p = 0; p < len;) {
     const int64_t run =
         std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
-    GemmAccumulate(tl_scores.data() + p, len,
-                   RunF32(kv, p, h, run, /*values=*/true), dh, run, dh, out,
-                   kv.d, n);
+    GemmAccumulate(sc + p, ld, RunF32(kv, p, h, run, /*values=*/true), dh, run,
+                   dh, out, kv.d, n);
     p += run;
   }
   for (int j = 0; j < n; ++j) {
@@ -226,8 +226,15 @@ void RunItem(const Item& it, const AttentionJob* jobs, int n_heads,
     AttendChunk(job.q, it.p0, it.p1, n_heads, job.kv, partials + it.partial);
     return;
   }
-  for (int t = 0; t < job.T; t += kQueryTile)
-    AttendTile(job, it.head, t, std::min(kQueryTile, job.T - t));
+  thread_local std::vector<float> kt;
+  const int64_t len = job.start + job.T;
+  // A stride of an odd number of cache lines, so the GEMM's k rows of kt do
+  // not all fall in the same cache sets.
+  const int64_t ld = (len + 15) / 16 * 16 + 16 * ((len + 15) / 16 % 2 == 0);
+  TransposeKeys(job.kv, it.head, len, ld, &kt);
+  for (int t = 0; t < job.T; t += kQueryTile) {
+    AttendTile(job, it.head, t, std::min(kQueryTile, job.T - t), kt.data(), ld);
+  }
 }
 
 }  // namespace
