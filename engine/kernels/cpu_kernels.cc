@@ -54,7 +54,7 @@ void LayerNorm(const float* x, int64_t rows, int d, const float* scale,
 void Softmax(float* x, int64_t rows, int64_t n) {
   for (int64_t r = 0; r < rows; ++r) {
     float* xr = x + r * n;
-    float mx = *std::max_element(xr, xr + n);
+    const float mx = MaxOf(xr, n);
     const float inv = 1.0f / ExpShifted(xr, n, mx);
     for (int64_t i = 0; i < n; ++i) xr[i] *= inv;
   }

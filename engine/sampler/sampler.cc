@@ -214,7 +214,7 @@ SampledToken Sampler::Sample(const float* logits, int vocab_size,
   if (params_.temperature > 0) {
     for (float& v : l) v /= params_.temperature;
   }
-  const float mx = *std::max_element(l.begin(), l.end());
+  const float mx = MaxOf(l.data(), vocab_size);  // vectorised
   std::vector<float>& probs = tl_probs;
   probs.assign(l.begin(), l.end());
   const float sum = ExpShifted(probs.data(), vocab_size, mx);  // vectorised
@@ -223,8 +223,7 @@ SampledToken Sampler::Sample(const float* logits, int vocab_size,
 
   SampledToken out;
   if (params_.temperature == 0) {
-    out.id =
-        static_cast<int32_t>(std::max_element(l.begin(), l.end()) - l.begin());
+    out.id = static_cast<int32_t>(ArgmaxFirst(l.data(), vocab_size));
   } else {
     out.id = Draw(l, probs);
   }
