@@ -3,7 +3,6 @@
 #include <immintrin.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "engine/base/thread_team.h"
 
@@ -66,26 +65,34 @@ class Bf16Linear final : public Linear {
     return int64_t(w_.size()) * 2 + int64_t(b_.size()) * 4;
   }
   absl::Status Forward(const float* x, int64_t m, float* y) override {
+    const int64_t panels = (n_ + kPanel - 1) / kPanel;
+    ParallelFor(panels, Schedule::kStatic, k_ * n_ >= (int64_t(1) << 16),
+                [&](int64_t begin, int64_t end) {
+                  ForwardColumns(x, m, begin * kPanel,
+                                 std::min(n_, end * kPanel), y);
+                });
+    return absl::OkStatus();
+  }
+
+  int64_t column_group() const override { return kPanel; }
+
+  void ForwardColumns(const float* x, int64_t m, int64_t j0, int64_t j1,
+                      float* y) const override {
     for (int64_t r = 0; r < m; ++r) {
+      float* yr = y + r * n_;
       if (b_.empty()) {
-        std::memset(y + r * n_, 0, sizeof(float) * n_);
+        std::fill(yr + j0, yr + j1, 0.0f);
       } else {
-        std::memcpy(y + r * n_, b_.data(), sizeof(float) * n_);
+        std::copy(b_.data() + j0, b_.data() + j1, yr + j0);
       }
     }
-    const int64_t panels = (n_ + kPanel - 1) / kPanel;
-    ParallelFor(
-        panels, Schedule::kStatic, k_ * n_ >= (int64_t(1) << 16),
-        [&](int64_t begin, int64_t end) {
-          for (int64_t p = begin; p < end; ++p) {
-            const int64_t lo = p * kPanel, width = std::min(kPanel, n_ - lo);
-            for (int64_t r = 0; r < m; ++r) {
-              GemvAccumulateBf16Slice(x + r * k_, w_.data() + lo * k_, k_,
-                                      width, width, y + r * n_ + lo);
-            }
-          }
-        });
-    return absl::OkStatus();
+    for (int64_t lo = j0; lo < j1; lo += kPanel) {
+      const int64_t width = std::min(kPanel, n_ - lo);
+      for (int64_t r = 0; r < m; ++r) {
+        GemvAccumulateBf16Slice(x + r * k_, w_.data() + lo * k_, k_, width,
+                                width, y + r * n_ + lo);
+      }
+    }
   }
 
  private:

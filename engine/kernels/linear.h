@@ -28,6 +28,17 @@ class Linear {
   virtual absl::Status Forward(const float* x, int64_t m, float* y) = 0;
   // Bytes of weights held (for the benchmark's bytes-per-token figures).
   virtual int64_t weight_bytes() const = 0;
+
+  // For a caller that splits one layer's columns over a parallel region of
+  // its own (and so saves a fork and a join between layers): the width its
+  // column ranges must be multiples of, or 0 where ForwardColumns is not
+  // implemented (oneDNN, the reference).
+  virtual int64_t column_group() const { return 0; }
+  // Columns [j0, j1) of Forward's y for m rows, on the calling thread alone.
+  // j0 and j1 are multiples of column_group(), or j1 == out_features(). Only
+  // where column_group() > 0. Calls on disjoint ranges may run concurrently.
+  virtual void ForwardColumns(const float* x, int64_t m, int64_t j0, int64_t j1,
+                              float* y) const;
 };
 
 // INVALID_ARGUMENT unless k, n > 0, weight has k * n values and bias none or n.

@@ -1,4 +1,5 @@
 #include "absl/strings/str_cat.h"
+#include "engine/base/logging.h"
 #include "engine/kernels/onednn_linear.h"
 #include "engine/kernels/packed_linear.h"
 
@@ -13,6 +14,11 @@ absl::Status CheckLinearShape(const std::vector<float>& weight,
         absl::StrCat("bad linear shape ", k, "x", n));
   }
   return absl::OkStatus();
+}
+
+void Linear::ForwardColumns(const float*, int64_t, int64_t, int64_t,
+                            float*) const {
+  TS_CHECK(false) << "ForwardColumns on a Linear whose column_group() is 0";
 }
 
 absl::StatusOr<std::unique_ptr<Linear>> MakeLinear(

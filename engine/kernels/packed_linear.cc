@@ -56,16 +56,24 @@ class PackedLinear final : public Linear {
                 [&](int64_t begin, int64_t end) {
                   for (int64_t p = begin; p < end; ++p) {
                     const int64_t first = p < pairs ? 2 * p : p + pairs;
-                    Columns(x, m, packed_.data() + first * k_ * kPanel,
-                            first * kPanel, p < pairs ? 2 : 1, y);
+                    Panels(x, m, first, p < pairs ? 2 : 1, y);
                   }
                 });
-    if (tail_ > 0) {
-      const int64_t j0 = panels_ * kPanel;
-      StartWithBias(m, j0, tail_, y);
-      GemmAccumulate(x, k_, tail_w_.data(), tail_, k_, tail_, y + j0, n_, m);
-    }
+    if (tail_ > 0) Tail(x, m, y);
     return absl::OkStatus();
+  }
+
+  int64_t column_group() const override { return kPanel; }
+
+  void ForwardColumns(const float* x, int64_t m, int64_t j0, int64_t j1,
+                      float* y) const override {
+    const int64_t end = std::min(j1 / kPanel, panels_);
+    for (int64_t p = j0 / kPanel; p < end;) {
+      const int64_t count = m <= kPanelPairRows && p + 1 < end ? 2 : 1;
+      Panels(x, m, p, count, y);
+      p += count;
+    }
+    if (tail_ > 0 && j1 == n_) Tail(x, m, y);
   }
 
  private:
@@ -75,11 +83,20 @@ class PackedLinear final : public Linear {
       std::copy_n(bias_.data() + j0, width, y + r * n_ + j0);
   }
 
-  // Columns j0 .. of `count` panels starting at `panel`.
-  void Columns(const float* x, int64_t m, const float* panel, int64_t j0,
-               int64_t count, float* y) const {
+  // The columns of `count` panels from panel `first`.
+  void Panels(const float* x, int64_t m, int64_t first, int64_t count,
+              float* y) const {
+    const int64_t j0 = first * kPanel;
     StartWithBias(m, j0, count * kPanel, y);
-    PanelGemmAccumulate(x, k_, panel, k_, count, y + j0, n_, m);
+    PanelGemmAccumulate(x, k_, packed_.data() + first * k_ * kPanel, k_, count,
+                        y + j0, n_, m);
+  }
+
+  // The columns past the last full panel.
+  void Tail(const float* x, int64_t m, float* y) const {
+    const int64_t j0 = panels_ * kPanel;
+    StartWithBias(m, j0, tail_, y);
+    GemmAccumulate(x, k_, tail_w_.data(), tail_, k_, tail_, y + j0, n_, m);
   }
 
   int64_t k_, n_, panels_, tail_;

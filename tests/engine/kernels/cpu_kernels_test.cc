@@ -467,5 +467,46 @@ TEST(Bf16LinearTest, MatchesReferenceOnRoundedWeights) {
   }
 }
 
+// ForwardColumns over consecutive ranges of whole groups (the last one ending
+// at n, taking any tail) builds the same y as Forward, for the kernels that
+// offer it; a range of a single group and an empty one are included.
+TEST(LinearColumnsTest, RangesOfColumnsMatchForward) {
+  std::mt19937 rng(9);
+  for (auto [k, n] : {std::pair<int, int>{96, 6144},
+                      {33, 17 * 16 + 3},
+                      {20, 64},
+                      {9, 100},
+                      {40, 5}}) {
+    auto w = Random(k * n, rng, 0.3f), b = Random(n, rng);
+    auto packed = MakeLinear(w, b, k, n, DenseKernel::kPacked);
+    ASSERT_TRUE(packed.ok()) << packed.status();
+    auto bf16 = MakeBf16Linear(w, b, k, n);
+    for (Linear* linear : {packed->get(), bf16.get()}) {
+      const int64_t g = linear->column_group();
+      ASSERT_GT(g, 0);
+      const int64_t groups = (n + g - 1) / g;
+      for (int m : {1, 2, 3, 5, 13}) {
+        auto x = Random(m * k, rng);
+        std::vector<float> whole(m * n), ranges(m * n, NAN);
+        ASSERT_TRUE(linear->Forward(x.data(), m, whole.data()).ok());
+        // Ranges of 1, 0, 2, 3, 5, 5, ... groups.
+        const int64_t lengths[] = {1, 0, 2, 3, 5};
+        int64_t at = 0;
+        for (int i = 0; at < groups; ++i) {
+          const int64_t end = std::min(groups, at + lengths[std::min(i, 4)]);
+          linear->ForwardColumns(x.data(), m, at * g,
+                                 std::min<int64_t>(n, end * g), ranges.data());
+          at = end;
+        }
+        EXPECT_EQ(std::count_if(ranges.begin(), ranges.end(),
+                                [](float v) { return std::isnan(v); }),
+                  0);
+        EXPECT_LT(MaxAbsDiff(whole, ranges), 1e-5)
+            << k << "x" << n << " group " << g << " m=" << m;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace terraserve::engine
