@@ -48,18 +48,19 @@ asan: deps-test
 	cd build/asan && UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  ctest --output-on-failure -j2 -LE soak $(CTEST_ARGS)
 
-# The scheduler, server and thread-team unit tests under ThreadSanitizer. The
+# The scheduler, server and thread-team unit tests, and the Sparse FF row that
+# shares one region's phases over the team, under ThreadSanitizer. The
 # integration tests are not: Debian's gRPC is not built with TSan, so it cannot
 # see gRPC's own synchronisation and reports false races in gRPC's header code.
 TSAN_TARGETS := scheduler_test stop_matcher_test batch_planner_test status_util_test \
   delivery_thread_test \
-  server_options_test thread_team_test
+  server_options_test thread_team_test sparse_ff_test
 tsan: deps-test
 	cmake --preset tsan
 	cmake --build --preset tsan --target $(TSAN_TARGETS)
 	cd build/tsan && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 	  ctest --output-on-failure -j2 -L unit $(CTEST_ARGS) \
-	  -R '^(SchedulerTest|StopMatcherTest|BatchPlannerTest|StatusUtilTest|DeliveryThreadTest|ServerOptionsTest|ThreadTeamTest)\.' 
+	  -R '^(SchedulerTest|StopMatcherTest|BatchPlannerTest|StatusUtilTest|DeliveryThreadTest|ServerOptionsTest|ThreadTeamTest|SparseFfOneRowTest)\.' 
 
 # Each libFuzzer target for FUZZ_SECONDS, seeded from tests/fuzz/corpus (new inputs go
 # to build/fuzz/corpus, so the repository's seeds stay small).

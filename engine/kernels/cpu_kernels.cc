@@ -150,23 +150,32 @@ void SparseFfRows(const float* x, int64_t rows, const int32_t* idx,
     return;
   }
   if (rows < 1) return;
-  const bool parallel = int64_t(w.n_blocks) * w.d >= (int64_t(1) << 15);
   // This thread's buffers, shared with the team below.
   thread_local std::vector<float> partials;
   activations.resize(w.n_blocks);
   partials.resize(static_cast<size_t>(TeamSize()) * w.d);
   float *h = activations.data(), *part = partials.data();
-  ParallelRegion(parallel, [&](int t, int team) {
-    const int b0 = t * w.n_blocks / team, b1 = (t + 1) * w.n_blocks / team;
-    SparseFfDots(x, idx, probs, w, b0, b1, h);
-    SparseFfSums(idx, h, w, b0, b1, nullptr, part + int64_t(t) * w.d);
-    TeamBarrier();
-    for (int c = t * w.d / team; c < (t + 1) * w.d / team; ++c) {
-      float sum = w.b2[c];
-      for (int u = 0; u < team; ++u) sum += part[int64_t(u) * w.d + c];
-      y[c] = sum;
-    }
+  ParallelRegion(SparseFfRowIsParallel(w), [&](int t, int team) {
+    SparseFfRowShare(x, idx, probs, w, t, team, h, part, y);
   });
+}
+
+bool SparseFfRowIsParallel(const SparseFfWeights& w) {
+  return int64_t(w.n_blocks) * w.d >= (int64_t(1) << 15);
+}
+
+void SparseFfRowShare(const float* x, const int32_t* idx, const float* probs,
+                      const SparseFfWeights& w, int t, int team, float* h,
+                      float* partials, float* y) {
+  const auto [b0, b1] = SparseFfBlockShare(w.n_blocks, t, team);
+  SparseFfDots(x, idx, probs, w, b0, b1, h);
+  SparseFfSums(idx, h, w, b0, b1, nullptr, partials + int64_t(t) * w.d);
+  TeamBarrier();
+  for (int c = t * w.d / team; c < (t + 1) * w.d / team; ++c) {
+    float sum = w.b2[c];
+    for (int u = 0; u < team; ++u) sum += partials[int64_t(u) * w.d + c];
+    y[c] = sum;
+  }
 }
 
 void BlockArgmax(const float* logits, int64_t rows, int n_blocks, int block,

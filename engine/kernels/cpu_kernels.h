@@ -5,6 +5,7 @@
 #define TERRASERVE_ENGINE_KERNELS_CPU_KERNELS_H_
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "engine/kernels/kernel_types.h"
@@ -38,6 +39,25 @@ void Attention(const AttentionJob* jobs, int n_jobs, int n_heads);
 // rows, in place.
 void SparseFfRows(const float* x, int64_t rows, const int32_t* idx,
                   const float* probs, const SparseFfWeights& w, float* y);
+
+// The one-row case of SparseFfRows as a part of a parallel region of the
+// caller's, for a caller that computes idx and probs in the same region: every
+// thread t of the region's team calls it, after filling idx and probs of its
+// own blocks, SparseFfBlockShare(n_blocks, t, team) (no barrier is needed
+// between). h: [n_blocks], partials: [team, d] of scratch, shared by the team.
+// Ends with every thread's share of y written; contains a TeamBarrier.
+void SparseFfRowShare(const float* x, const int32_t* idx, const float* probs,
+                      const SparseFfWeights& w, int t, int team, float* h,
+                      float* partials, float* y);
+
+// Thread t's blocks [first, second) in SparseFfRowShare.
+inline std::pair<int, int> SparseFfBlockShare(int n_blocks, int t, int team) {
+  return {t * n_blocks / team, (t + 1) * n_blocks / team};
+}
+
+// Whether one row is worth the team's fork/join (else its region should run
+// on the calling thread alone).
+bool SparseFfRowIsParallel(const SparseFfWeights& w);
 
 // Per block of N logits of each of `rows` rows (logits [rows, n_blocks * N]):
 // index of the largest (first on ties) and, if probs is not null, its softmax

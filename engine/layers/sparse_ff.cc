@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/base/status_macros.h"
+#include "engine/base/thread_team.h"
 #include "engine/kernels/bf16_linear.h"
 #include "engine/kernels/cpu_kernels.h"
 
@@ -33,6 +34,9 @@ absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(
     TS_ASSIGN_OR_RETURN(l->m1_, MakeLinear(m1, {}, d, r, c.dense_kernel));
     TS_ASSIGN_OR_RETURN(l->m2_, MakeLinear(m2, mb, r, c.d_ff, c.dense_kernel));
   }
+  const int64_t group = l->m2_->column_group();
+  l->one_region_row_ =
+      l->m1_->column_group() > 0 && group > 0 && N % group == 0;
   l->w2_rows_.assign(w2.begin(), w2.end());
   l->w1t_.resize(w1.size());
   for (int i = 0; i < d; ++i) {
@@ -74,6 +78,40 @@ absl::Status SparseFf::Controller(const float* x, int64_t rows,
   return absl::OkStatus();
 }
 
+void SparseFf::ForwardOneRow(const float* x, Scratch* scratch, float* y) {
+  // A region for each of m1, m2 and the rows would be three forks and joins
+  // of a few microseconds' work each, with the argmax on the calling thread
+  // alone between them. Here m1 is split by columns, then after a barrier
+  // each thread computes the logits of its own share of the blocks, so it
+  // can take their argmax and their rows at once.
+  const int64_t f = int64_t(n_blocks_) * block_;
+  float* low = scratch->Floats(Scratch::kLowRank, lowrank_);
+  float* logits = scratch->Floats(Scratch::kLogits, f);
+  float* h = scratch->Floats(Scratch::kHidden, n_blocks_);
+  float* partials = scratch->Floats(Scratch::kPermuted, TeamSize() * d_);
+  idx_.resize(n_blocks_);
+  probs_.resize(n_blocks_);
+  int32_t* idx = idx_.data();
+  float* probs = multiply_ ? probs_.data() : nullptr;
+  const int64_t g1 = m1_->column_group();
+  const int64_t groups1 = (lowrank_ + g1 - 1) / g1;
+  ParallelRegion(kernels::SparseFfRowIsParallel(gather_), [&](int t, int team) {
+    const int64_t c0 = groups1 * t / team * g1,
+                  c1 = std::min<int64_t>(lowrank_,
+                                         groups1 * (t + 1) / team * g1);
+    if (c0 < c1) m1_->ForwardColumns(x, 1, c0, c1, low);
+    TeamBarrier();
+    const auto [b0, b1] = kernels::SparseFfBlockShare(n_blocks_, t, team);
+    if (b0 < b1) {
+      m2_->ForwardColumns(low, 1, int64_t(b0) * block_, int64_t(b1) * block_,
+                          logits);
+      kernels::BlockArgmax(logits + int64_t(b0) * block_, 1, b1 - b0, block_,
+                           idx + b0, probs != nullptr ? probs + b0 : nullptr);
+    }
+    kernels::SparseFfRowShare(x, idx, probs, gather_, t, team, h, partials, y);
+  });
+}
+
 absl::Status SparseFf::MaskedGemm(const float* x, int64_t rows,
                                   Scratch* scratch, float* y) {
   if (w1_ == nullptr) TS_RETURN_IF_ERROR(BuildGemmWeights());
@@ -95,6 +133,10 @@ absl::Status SparseFf::MaskedGemm(const float* x, int64_t rows,
 
 absl::Status SparseFf::Forward(const float* x, int64_t rows, Scratch* scratch,
                                float* y, Path path) {
+  if (rows == 1 && path != Path::kMaskedGemm && one_region_row_) {
+    ForwardOneRow(x, scratch, y);
+    return absl::OkStatus();
+  }
   TS_RETURN_IF_ERROR(Controller(x, rows, scratch));
   if (path == Path::kAuto)
     path = rows <= kGatherMaxRows || block_ >= kGatherMinBlock

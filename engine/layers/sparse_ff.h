@@ -36,7 +36,8 @@ class SparseFf {
       WeightSource& loader, const std::string& prefix,
       const ModelConfig& config);
   // x: [rows, d] (already normalised) -> y: [rows, d]. Uses the kLowRank,
-  // kLogits, kHidden and kPermuted slots of `scratch`.
+  // kLogits, kHidden and kPermuted slots of `scratch`. A gathered single row
+  // (a batch-1 decode step) runs in one parallel region of the thread team.
   absl::Status Forward(const float* x, int64_t rows, Scratch* scratch, float* y,
                        Path path = Path::kAuto);
 
@@ -53,6 +54,8 @@ class SparseFf {
   int64_t decode_macs_per_token() const;
 
  private:
+  // One row with the gather, in a single parallel region (see the .cc).
+  void ForwardOneRow(const float* x, Scratch* scratch, float* y);
   // Fills idx_ (and probs_) with each row's chosen unit of every block.
   absl::Status Controller(const float* x, int64_t rows, Scratch* scratch);
   absl::Status MaskedGemm(const float* x, int64_t rows, Scratch* scratch,
@@ -64,6 +67,9 @@ class SparseFf {
   bool multiply_ = false;
   DenseKernel dense_kernel_ = DenseKernel::kAuto;
   std::unique_ptr<Linear> m1_, m2_;  // controller; m2 carries the bias mb
+  // Whether ForwardOneRow can split m1 and m2 by columns (each block's logits
+  // whole in one thread's share).
+  bool one_region_row_ = false;
   // For the masked GEMM (w2 rows in e-major order); null until it may run.
   std::unique_ptr<Linear> w1_, w2_;
   // For the gather path, on huge pages: each token reads 2 f/N scattered rows.
