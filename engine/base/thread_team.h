@@ -48,6 +48,14 @@ enum class Schedule { kStatic, kDynamic, kGuided };
 template <typename Body>
 void ParallelFor(int64_t count, Schedule schedule, bool parallel, Body&& body);
 
+// ParallelFor's loop as one phase of a ParallelRegion body (for a region of
+// several phases between barriers): every thread t of the region's n calls it
+// with the same `next`, zero before the region, and body(begin, end) runs on
+// the calling thread over its ranges of [0, count).
+template <typename Body>
+void RegionFor(std::atomic<int64_t>* next, int64_t count, Schedule schedule,
+               int t, int n, Body&& body);
+
 // While one of these exists in the process, regions run on OpenMP's team
 // instead of a ThreadTeam. oneDNN's matmuls run on OpenMP, whose workers spin
 // after each of its regions: beside a ThreadTeam's spinning workers the two
@@ -85,18 +93,24 @@ void ParallelRegion(bool parallel, Body&& body) {
 }
 
 template <typename Body>
+void RegionFor(std::atomic<int64_t>* next, int64_t count, Schedule schedule,
+               int t, int n, Body&& body) {
+  if (schedule == Schedule::kStatic) {
+    const int64_t begin = count * t / n, end = count * (t + 1) / n;
+    if (begin < end) body(begin, end);
+    return;
+  }
+  int64_t begin, end;
+  while (team_internal::NextChunk(next, count, schedule, n, &begin, &end))
+    body(begin, end);
+}
+
+template <typename Body>
 void ParallelFor(int64_t count, Schedule schedule, bool parallel, Body&& body) {
   if (count <= 0) return;
   std::atomic<int64_t> next{0};  // the dynamic schedules' shared counter
   ParallelRegion(parallel && count > 1, [&](int t, int n) {
-    if (schedule == Schedule::kStatic) {
-      const int64_t begin = count * t / n, end = count * (t + 1) / n;
-      if (begin < end) body(begin, end);
-      return;
-    }
-    int64_t begin, end;
-    while (team_internal::NextChunk(&next, count, schedule, n, &begin, &end))
-      body(begin, end);
+    RegionFor(&next, count, schedule, t, n, body);
   });
 }
 

@@ -65,6 +65,34 @@ TEST(ThreadTeamTest, EveryScheduleCoversEachIndexOnce) {
   }
 }
 
+TEST(ThreadTeamTest, RegionForPhasesCoverEachIndexOnce) {
+  ThreadsScope threads(2);
+  for (Schedule s :
+       {Schedule::kStatic, Schedule::kDynamic, Schedule::kGuided}) {
+    for (int64_t count : {0, 1, 3, 1000}) {
+      std::vector<std::atomic<int>> first(static_cast<size_t>(count)),
+          second(static_cast<size_t>(count));
+      std::atomic<int64_t> next_first{0}, next_second{0};
+      std::atomic<int> unfinished_seen{0};
+      ParallelRegion(true, [&](int t, int n) {
+        RegionFor(&next_first, count, s, t, n, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) first[i].fetch_add(1);
+        });
+        TeamBarrier();
+        // Every thread sees the whole first phase done after the barrier.
+        for (int64_t i = 0; i < count; ++i)
+          if (first[i].load() != 1) unfinished_seen.fetch_add(1);
+        RegionFor(&next_second, count, s, t, n, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) second[i].fetch_add(1);
+        });
+      });
+      EXPECT_EQ(unfinished_seen.load(), 0) << "schedule " << int(s);
+      for (int64_t i = 0; i < count; ++i)
+        EXPECT_EQ(second[i].load(), 1) << "schedule " << int(s) << " i " << i;
+    }
+  }
+}
+
 TEST(ThreadTeamTest, GuidedChunksShrink) {
   ThreadsScope threads(2);
   std::vector<int64_t> sizes;
