@@ -1,6 +1,7 @@
 #include "engine/layers/factored_dense.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "engine/base/status_macros.h"
 #include "engine/base/thread_team.h"
@@ -31,21 +32,43 @@ absl::Status FactoredDense::Forward(const float* x, int64_t rows,
       std::max<int64_t>(1, kChunkBytes / (int64_t(S_) * d_in_ * 4));
   float* scaled =
       scratch->Floats(Scratch::kModuleRows, std::min(rows, chunk) * S_ * d_in_);
+  const int64_t mo = d_out_ / S_, group = E_->column_group();
   for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
-    const int64_t n = std::min(chunk, rows - r0);
-    // On the team once there is more than a fork's worth of it (16 rows of
-    // the medium shape took 8% of a prompt's time on one thread).
-    const int64_t pairs = n * S_;
-    ParallelFor(pairs, Schedule::kStatic, pairs * d_in_ >= (int64_t(1) << 16),
-                [&](int64_t p0, int64_t p1) {
-                  for (int64_t p = p0; p < p1; ++p) {
-                    const float* xr = x + (r0 + p / S_) * d_in_;
-                    const float* ds = D_.data() + (p % S_) * d_in_;
-                    float* out = scaled + p * d_in_;
-                    for (int i = 0; i < d_in_; ++i) out[i] = xr[i] * ds[i];
-                  }
-                });
-    TS_RETURN_IF_ERROR(E_->Forward(scaled, n * S_, y + r0 * d_out_));
+    const int64_t n = std::min(chunk, rows - r0), pairs = n * S_;
+    // Row r0 + p / S scaled by module p % S, for pairs [p0, p1).
+    auto scale = [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p) {
+        const float* xr = x + (r0 + p / S_) * d_in_;
+        const float* ds = D_.data() + (p % S_) * d_in_;
+        float* out = scaled + p * d_in_;
+        for (int i = 0; i < d_in_; ++i) out[i] = xr[i] * ds[i];
+      }
+    };
+    float* yc = y + r0 * d_out_;
+    if (group == 0) {
+      // On the team once there is more than a fork's worth of it (16 rows
+      // of the medium shape took 8% of a prompt's time on one thread).
+      ParallelFor(pairs, Schedule::kStatic, pairs * d_in_ >= (int64_t(1) << 16),
+                  scale);
+      TS_RETURN_IF_ERROR(E_->Forward(scaled, pairs, yc));
+      continue;
+    }
+    // Both in one region, the GEMM's (a decode row's scaling alone, 16 x 1024
+    // products, was a few microseconds on the calling thread while the team
+    // waited): the scaled rows by pairs, then after a barrier E's columns,
+    // guided as in its own Forward.
+    const int64_t groups = (mo + group - 1) / group;
+    std::atomic<int64_t> next{0};
+    ParallelRegion(
+        pairs * d_in_ * mo >= (int64_t(1) << 16), [&](int t, int team) {
+          RegionFor(nullptr, pairs, Schedule::kStatic, t, team, scale);
+          TeamBarrier();
+          RegionFor(&next, groups, Schedule::kGuided, t, team,
+                    [&](int64_t g0, int64_t g1) {
+                      E_->ForwardColumns(scaled, pairs, g0 * group,
+                                         std::min(mo, g1 * group), yc);
+                    });
+        });
   }
   for (int64_t r = 0; r < rows; ++r)
     Axpy(1.0f, bias_.data(), y + r * d_out_, d_out_);

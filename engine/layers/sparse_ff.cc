@@ -96,10 +96,11 @@ void SparseFf::ForwardOneRow(const float* x, Scratch* scratch, float* y) {
   const int64_t g1 = m1_->column_group();
   const int64_t groups1 = (lowrank_ + g1 - 1) / g1;
   ParallelRegion(kernels::SparseFfRowIsParallel(gather_), [&](int t, int team) {
-    const int64_t c0 = groups1 * t / team * g1,
-                  c1 = std::min<int64_t>(lowrank_,
-                                         groups1 * (t + 1) / team * g1);
-    if (c0 < c1) m1_->ForwardColumns(x, 1, c0, c1, low);
+    RegionFor(nullptr, groups1, Schedule::kStatic, t, team,
+              [&](int64_t g0, int64_t g) {
+                m1_->ForwardColumns(x, 1, g0 * g1,
+                                    std::min<int64_t>(lowrank_, g * g1), low);
+              });
     TeamBarrier();
     const auto [b0, b1] = kernels::SparseFfBlockShare(n_blocks_, t, team);
     if (b0 < b1) {
