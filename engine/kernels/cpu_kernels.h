@@ -4,10 +4,11 @@
 #ifndef TERRASERVE_ENGINE_KERNELS_CPU_KERNELS_H_
 #define TERRASERVE_ENGINE_KERNELS_CPU_KERNELS_H_
 
+#include <atomic>
 #include <cstdint>
-#include <utility>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "engine/kernels/kernel_types.h"
 
 namespace terraserve::engine::kernels {
@@ -40,20 +41,18 @@ void Attention(const AttentionJob* jobs, int n_jobs, int n_heads);
 void SparseFfRows(const float* x, int64_t rows, const int32_t* idx,
                   const float* probs, const SparseFfWeights& w, float* y);
 
-// The one-row case of SparseFfRows as a part of a parallel region of the
-// caller's, for a caller that computes idx and probs in the same region: every
-// thread t of the region's team calls it, after filling idx and probs of its
-// own blocks, SparseFfBlockShare(n_blocks, t, team) (no barrier is needed
-// between). h: [n_blocks], partials: [team, d] of scratch, shared by the team.
-// Ends with every thread's share of y written; contains a TeamBarrier.
-void SparseFfRowShare(const float* x, const int32_t* idx, const float* probs,
-                      const SparseFfWeights& w, int t, int team, float* h,
+// The one-row case of SparseFfRows as a phase of a parallel region of the
+// caller's, which may choose the units in the same phase: every thread t of
+// the region's team calls it with the same `next` (zero before the region);
+// the blocks are handed out in chunks, and for each chunk [b0, b1) the
+// thread first calls choose(b0, b1), which must fill idx and probs of those
+// blocks (or nothing, if they are known). h: [n_blocks], partials: [team, d]
+// of scratch shared by the team. Ends, after a TeamBarrier, with y written.
+void SparseFfRowPhase(const float* x, const int32_t* idx, const float* probs,
+                      const SparseFfWeights& w,
+                      absl::FunctionRef<void(int, int)> choose,
+                      std::atomic<int64_t>* next, int t, int team, float* h,
                       float* partials, float* y);
-
-// Thread t's blocks [first, second) in SparseFfRowShare.
-inline std::pair<int, int> SparseFfBlockShare(int n_blocks, int t, int team) {
-  return {t * n_blocks / team, (t + 1) * n_blocks / team};
-}
 
 // Whether one row is worth the team's fork/join (else its region should run
 // on the calling thread alone).

@@ -56,12 +56,12 @@ absl::Status FactoredDense::Forward(const float* x, int64_t rows,
     // Both in one region, the GEMM's (a decode row's scaling alone, 16 x 1024
     // products, was a few microseconds on the calling thread while the team
     // waited): the scaled rows by pairs, then after a barrier E's columns,
-    // guided as in its own Forward.
+    // both guided as in E's own Forward.
     const int64_t groups = (mo + group - 1) / group;
-    std::atomic<int64_t> next{0};
+    std::atomic<int64_t> next_pair{0}, next{0};
     ParallelRegion(
         pairs * d_in_ * mo >= (int64_t(1) << 16), [&](int t, int team) {
-          RegionFor(nullptr, pairs, Schedule::kStatic, t, team, scale);
+          RegionFor(&next_pair, pairs, Schedule::kGuided, t, team, scale);
           TeamBarrier();
           RegionFor(&next, groups, Schedule::kGuided, t, team,
                     [&](int64_t g0, int64_t g1) {

@@ -1,6 +1,7 @@
 #include "engine/layers/sparse_ff.h"
 
 #include <algorithm>
+#include <atomic>
 
 #include "engine/base/status_macros.h"
 #include "engine/base/thread_team.h"
@@ -82,7 +83,7 @@ void SparseFf::ForwardOneRow(const float* x, Scratch* scratch, float* y) {
   // A region for each of m1, m2 and the rows would be three forks and joins
   // of a few microseconds' work each, with the argmax on the calling thread
   // alone between them. Here m1 is split by columns, then after a barrier
-  // each thread computes the logits of its own share of the blocks, so it
+  // each thread computes the logits of each chunk of blocks it takes, so it
   // can take their argmax and their rows at once.
   const int64_t f = int64_t(n_blocks_) * block_;
   float* low = scratch->Floats(Scratch::kLowRank, lowrank_);
@@ -95,6 +96,7 @@ void SparseFf::ForwardOneRow(const float* x, Scratch* scratch, float* y) {
   float* probs = multiply_ ? probs_.data() : nullptr;
   const int64_t g1 = m1_->column_group();
   const int64_t groups1 = (lowrank_ + g1 - 1) / g1;
+  std::atomic<int64_t> next{0};
   ParallelRegion(kernels::SparseFfRowIsParallel(gather_), [&](int t, int team) {
     RegionFor(nullptr, groups1, Schedule::kStatic, t, team,
               [&](int64_t g0, int64_t g) {
@@ -102,14 +104,16 @@ void SparseFf::ForwardOneRow(const float* x, Scratch* scratch, float* y) {
                                     std::min<int64_t>(lowrank_, g * g1), low);
               });
     TeamBarrier();
-    const auto [b0, b1] = kernels::SparseFfBlockShare(n_blocks_, t, team);
-    if (b0 < b1) {
-      m2_->ForwardColumns(low, 1, int64_t(b0) * block_, int64_t(b1) * block_,
-                          logits);
-      kernels::BlockArgmax(logits + int64_t(b0) * block_, 1, b1 - b0, block_,
-                           idx + b0, probs != nullptr ? probs + b0 : nullptr);
-    }
-    kernels::SparseFfRowShare(x, idx, probs, gather_, t, team, h, partials, y);
+    kernels::SparseFfRowPhase(
+        x, idx, probs, gather_,
+        [&](int b0, int b1) {
+          m2_->ForwardColumns(low, 1, int64_t(b0) * block_,
+                              int64_t(b1) * block_, logits);
+          kernels::BlockArgmax(logits + int64_t(b0) * block_, 1, b1 - b0,
+                               block_, idx + b0,
+                               probs != nullptr ? probs + b0 : nullptr);
+        },
+        &next, t, team, h, partials, y);
   });
 }
 
