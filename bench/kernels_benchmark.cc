@@ -61,7 +61,16 @@ BENCHMARK(BM_DenseMatmul)
     // The medium-sparse shapes: Sparse QKV's factored dense (S 16 rows of
     // d x d/S) and the factored output layer (S 4 rows of d x vocab/S).
     ->Args({static_cast<int>(DenseKernel::kPacked), 16, 1024, 64})
-    ->Args({static_cast<int>(DenseKernel::kPacked), 4, 1024, 8000});
+    ->Args({static_cast<int>(DenseKernel::kPacked), 4, 1024, 8000})
+    // A 256-row prompt chunk of medium-sparse: the factored dense (16 scaled
+    // copies of 16 rows), the Sparse FF controller's m1 and m2.
+    ->ArgsProduct({{static_cast<int>(DenseKernel::kOnednn),
+                    static_cast<int>(DenseKernel::kPacked)},
+                   {256},
+                   {1024},
+                   {64, 96}})
+    ->Args({static_cast<int>(DenseKernel::kOnednn), 256, 96, 6144})
+    ->Args({static_cast<int>(DenseKernel::kPacked), 256, 96, 6144});
 
 void BM_ReferenceMatmul(benchmark::State& state) {
   const int64_t m = 1, k = state.range(0), n = state.range(1);
