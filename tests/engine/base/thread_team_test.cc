@@ -7,22 +7,12 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/testing/threads_scope.h"
 
 namespace terraserve::engine {
 namespace {
 
-// Sets omp_get_max_threads() for the test, so the team has `n` threads even
-// on a one-CPU machine.
-class ThreadsScope {
- public:
-  explicit ThreadsScope(int n) : saved_(omp_get_max_threads()) {
-    omp_set_num_threads(n);
-  }
-  ~ThreadsScope() { omp_set_num_threads(saved_); }
-
- private:
-  const int saved_;
-};
+using ::terraserve::testing::ThreadsScope;
 
 TEST(ThreadTeamTest, RegionRunsEachThreadIndexOnce) {
   ThreadsScope threads(3);

@@ -6,6 +6,7 @@
 
 #include "engine/kernels/kernel_types.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/threads_scope.h"
 
 namespace terraserve::engine {
 namespace {
@@ -55,6 +56,7 @@ TEST(FactoredDenseTest, SplitsTheColumnsOfEOverTheTeam) {
   // 80 columns of E: five 16-column groups, handed out unevenly, and the
   // scaled rows (4 or 20 of them) split over the team before them.
   const int S = 4, d_in = 512, d_out = 320;
+  testing::ThreadsScope threads(2);
   RandomWeights weights(8);
   ASSERT_OK_AND_ASSIGN(
       auto layer,

@@ -5,13 +5,13 @@
 #include "engine/layers/sparse_ff.h"
 
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <string>
 #include <vector>
 
 #include "engine/base/thread_team.h"
 #include "tests/testing/status_matchers.h"
+#include "tests/testing/threads_scope.h"
 
 namespace terraserve::engine {
 namespace {
@@ -20,19 +20,9 @@ struct Shape {
   int d, n_blocks, block, lowrank;
 };
 
-class SparseFfOneRowTest : public ::testing::Test {
- protected:
+TEST(SparseFfOneRowTest, MatchesTheMaskedGemmAndTheRowsPath) {
   // Two threads wherever the suite runs, so the region really splits.
-  void SetUp() override {
-    threads_ = omp_get_max_threads();
-    omp_set_num_threads(2);
-  }
-  void TearDown() override { omp_set_num_threads(threads_); }
-
-  int threads_ = 1;
-};
-
-TEST_F(SparseFfOneRowTest, MatchesTheMaskedGemmAndTheRowsPath) {
+  testing::ThreadsScope threads(2);
   ASSERT_EQ(TeamSize(), 2);
   // d * n_blocks >= 32K, so the row is split over the team; 33 blocks split
   // 16 / 17, and a lowrank of 20 or 96 leaves the threads unequal m1 shares.
