@@ -112,13 +112,16 @@ int64_t RowStride(int64_t len) {
 
 // Keys [0, len) of head h as columns, [dh, RowStride(len)] (zero past len),
 // scaled by 1 / sqrt(dh): the right-hand side of every tile's scores, built
-// once per (sequence, head) of a prefill chunk.
-void TransposeKeys(const KvView& kv, int h, int64_t len,
-                   std::vector<float>* kt) {
+// once per (sequence, head) of a prefill chunk. Returns the row stride.
+int64_t TransposeKeys(const KvView& kv, int h, int64_t len,
+                      std::vector<float>* kt) {
   const int dh = kv.head_dim;
   const int64_t ld = RowStride(len);
   const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(dh));
-  kt->assign(static_cast<size_t>(dh * ld), 0.0f);
+  kt->resize(static_cast<size_t>(dh * ld));
+  // Only the padding: every column before len is written below.
+  for (int i = 0; i < dh; ++i)
+    std::fill(kt->begin() + i * ld + len, kt->begin() + (i + 1) * ld, 0.0f);
   for (int64_t p = 0; p < len;) {
     const int64_t run =
         std::min<int64_t>(len - p, kv.block_size - p % kv.block_size);
@@ -129,6 +132,7 @@ void TransposeKeys(const KvView& kv, int h, int64_t len,
     }
     p += run;
   }
+  return ld;
 }
 
 // Rows [t0, t0 + n) of `job` (n <= kQueryTile), head h, against kt from
@@ -240,12 +244,10 @@ void RunItem(const Item& it, const AttentionJob* jobs, int n_heads,
     return;
   }
   thread_local std::vector<float> kt;
-  const int64_t len = job.start + job.T;
-  TransposeKeys(job.kv, it.head, len, &kt);
-  for (int t = 0; t < job.T; t += kQueryTile) {
+  const int64_t ldk = TransposeKeys(job.kv, it.head, job.start + job.T, &kt);
+  for (int t = 0; t < job.T; t += kQueryTile)
     AttendTile(job, it.head, t, std::min(kQueryTile, job.T - t), kt.data(),
-               RowStride(len));
-  }
+               ldk);
 }
 
 }  // namespace
