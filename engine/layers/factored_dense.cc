@@ -45,12 +45,20 @@ absl::Status FactoredDense::Forward(const float* x, int64_t rows,
       }
     };
     float* yc = y + r0 * d_out_;
+    // The bias of columns [c0, c1) of each module, added where they were just
+    // computed (they are the chunk's [pairs, mo] rows of E's output).
+    auto add_bias = [&](int64_t c0, int64_t c1) {
+      for (int64_t p = 0; p < pairs; ++p)
+        Axpy(1.0f, bias_.data() + (p % S_) * mo + c0, yc + p * mo + c0,
+             c1 - c0);
+    };
     if (group == 0) {
       // On the team once there is more than a fork's worth of it (16 rows
       // of the medium shape took 8% of a prompt's time on one thread).
       ParallelFor(pairs, Schedule::kStatic, pairs * d_in_ >= (int64_t(1) << 16),
                   scale);
       TS_RETURN_IF_ERROR(E_->Forward(scaled, pairs, yc));
+      add_bias(0, mo);
       continue;
     }
     // Both in one region, the GEMM's (a decode row's scaling alone, 16 x 1024
@@ -59,19 +67,18 @@ absl::Status FactoredDense::Forward(const float* x, int64_t rows,
     // both guided as in E's own Forward.
     const int64_t groups = (mo + group - 1) / group;
     std::atomic<int64_t> next_pair{0}, next{0};
-    ParallelRegion(
-        pairs * d_in_ * mo >= (int64_t(1) << 16), [&](int t, int team) {
-          RegionFor(&next_pair, pairs, Schedule::kGuided, t, team, scale);
-          TeamBarrier();
-          RegionFor(&next, groups, Schedule::kGuided, t, team,
-                    [&](int64_t g0, int64_t g1) {
-                      E_->ForwardColumns(scaled, pairs, g0 * group,
-                                         std::min(mo, g1 * group), yc);
-                    });
-        });
+    ParallelRegion(pairs * d_in_ * mo >= (int64_t(1) << 16), [&](int t,
+                                                                 int team) {
+      RegionFor(&next_pair, pairs, Schedule::kGuided, t, team, scale);
+      TeamBarrier();
+      RegionFor(&next, groups, Schedule::kGuided, t, team,
+                [&](int64_t g0, int64_t g1) {
+                  const int64_t c0 = g0 * group, c1 = std::min(mo, g1 * group);
+                  E_->ForwardColumns(scaled, pairs, c0, c1, yc);
+                  add_bias(c0, c1);
+                });
+    });
   }
-  for (int64_t r = 0; r < rows; ++r)
-    Axpy(1.0f, bias_.data(), y + r * d_out_, d_out_);
   return absl::OkStatus();
 }
 
