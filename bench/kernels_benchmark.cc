@@ -156,17 +156,26 @@ void BM_CausalConv(benchmark::State& state) {
 }
 BENCHMARK(BM_CausalConv);
 
+// range(1) = 1: a bf16 cache (KvView::bf16), half the bytes of the same
+// positions.
 void BM_CausalAttention(benchmark::State& state) {
   const int d = 1024, heads = 16, block = 16;
   const int context = static_cast<int>(state.range(0));
+  const bool bf16 = state.range(1) != 0;
   const int n_blocks = context / block + 1;
   // Enough sequences' caches to fill 128 MB, attended in turn, so the keys and
   // values come from memory as in a model's decode step.
-  const int64_t cache_floats = int64_t(n_blocks) * 2 * block * d;
-  const int copies = static_cast<int>((int64_t(32) << 20) / cache_floats + 1);
+  const int64_t cache_elements = int64_t(n_blocks) * 2 * block * d;
+  const int64_t element_bytes = bf16 ? 2 : 4;
+  const int copies = static_cast<int>(
+      (int64_t(128) << 20) / (cache_elements * element_bytes) + 1);
   // On huge pages, as KvBlockPool allocates it.
-  const auto random_pool = Random(cache_floats * copies);
-  HugePageVector<float> pool(random_pool.begin(), random_pool.end());
+  const auto random_pool = Random(cache_elements * copies);
+  HugePageVector<float> pool(bf16 ? random_pool.end() : random_pool.begin(),
+                             random_pool.end());
+  HugePageVector<uint16_t> pool16(bf16 ? random_pool.size() : 0);
+  for (size_t i = 0; i < pool16.size(); ++i)
+    pool16[i] = FloatToBf16(random_pool[i]);
   const auto q = Random(d);
   std::vector<int32_t> blocks(n_blocks * copies);
   // Each copy's blocks are spread over the pool, as the allocator leaves them.
@@ -175,17 +184,26 @@ void BM_CausalAttention(benchmark::State& state) {
   std::vector<float> out(d);
   int call = 0;
   for (auto _ : state) {
-    KvView kv{pool.data(),     blocks.data() + (call++ % copies) * n_blocks,
-              block,           d,
-              2LL * block * d, int64_t(block) * d,
-              d / heads};
+    KvView kv{bf16 ? static_cast<void*>(pool16.data()) : pool.data(),
+              blocks.data() + (call++ % copies) * n_blocks,
+              block,
+              d,
+              2LL * block * d,
+              int64_t(block) * d,
+              d / heads,
+              bf16};
     AttentionJob job{q.data(), 1, context - 1, kv, out.data()};
     kernels::Attention(&job, 1, heads);
     benchmark::DoNotOptimize(out.data());
   }
-  state.SetBytesProcessed(state.iterations() * 2LL * context * d * 4);
+  state.SetBytesProcessed(state.iterations() * 2LL * context * d *
+                          element_bytes);
+  state.SetLabel(bf16 ? "bf16" : "f32");
 }
-BENCHMARK(BM_CausalAttention)->Arg(48)->Arg(256)->Arg(300)->Arg(1024);
+BENCHMARK(BM_CausalAttention)
+    ->ArgsProduct({{48, 256, 300, 1024}, {0}})
+    ->Args({256, 1})
+    ->Args({1024, 1});
 
 // A prefill chunk of 256 queries at positions range(0) .. range(0) + 255 of one
 // sequence (the server's default --prefill_chunk_tokens), all 16 heads. Its

@@ -13,7 +13,9 @@
 // twelve at a time, whose scores and weighted values are small GEMMs, so each
 // key and value read serves twelve queries (one query at a time, as dot
 // products, ran at half the rate on long prompts). A bf16 cache
-// (KvView::bf16) is widened a block run at a time as it is read.
+// (KvView::bf16) is widened in registers as a decode query reads it, and a
+// block run at a time into scratch for a prefill chunk's GEMMs, which read
+// each run many times.
 #include <algorithm>
 #include <cmath>
 #include <tuple>
@@ -43,7 +45,9 @@ int64_t BlocksPerItem(int64_t blocks, int block_size, int team) {
 
 // `run` rows of head h from position p (within one block) as f32: in place for
 // an f32 cache, else widened into this thread's scratch (a few KB, from L1),
-// so the dot and GEMV kernels serve both precisions.
+// so the prefill GEMMs serve both precisions. A decode query reads each run
+// once, so it widens in registers instead (DotRowsBf16, GemvAccumulateBf16):
+// through scratch, a bf16 run took as long as an f32 run of twice the bytes.
 const float* RunF32(const KvView& kv, int64_t p, int h, int64_t run,
                     bool values) {
   if (!kv.bf16) return values ? kv.value(p, h) : kv.key(p, h);
@@ -62,11 +66,15 @@ void Scores(const float* qh, int64_t p0, int64_t p1, int h, const KvView& kv,
   for (int64_t p = p0; p < p1;) {
     const int64_t run =
         std::min<int64_t>(p1 - p, kv.block_size - p % kv.block_size);
-    const float* keys = RunF32(kv, p, h, run, /*values=*/false);
     float* sc = scores + (p - p0);
-    int64_t i = 0;
-    for (; i + 8 <= run; i += 8) Dot8(qh, keys + i * dh, dh, dh, sc + i);
-    for (; i < run; ++i) sc[i] = Dot(qh, keys + i * dh, dh);
+    if (kv.bf16) {
+      DotRowsBf16(qh, kv.key16(p, h), run, dh, sc);
+    } else {
+      const float* keys = kv.key(p, h);
+      int64_t i = 0;
+      for (; i + 8 <= run; i += 8) Dot8(qh, keys + i * dh, dh, dh, sc + i);
+      for (; i < run; ++i) sc[i] = Dot(qh, keys + i * dh, dh);
+    }
     p += run;
   }
   const float inv_sqrt = 1.0f / std::sqrt(static_cast<float>(dh));
@@ -86,8 +94,11 @@ void WeightedValues(const float* weights, int64_t p0, int64_t p1, int h,
   for (int64_t p = p0; p < p1;) {
     const int64_t run =
         std::min<int64_t>(p1 - p, kv.block_size - p % kv.block_size);
-    GemvAccumulate(weights + (p - p0), RunF32(kv, p, h, run, /*values=*/true),
-                   run, dh, dh, oh);
+    if (kv.bf16) {
+      GemvAccumulateBf16(weights + (p - p0), kv.value16(p, h), run, dh, oh);
+    } else {
+      GemvAccumulate(weights + (p - p0), kv.value(p, h), run, dh, dh, oh);
+    }
     p += run;
   }
 }

@@ -5,6 +5,8 @@
 #include <cmath>
 #include <utility>
 
+#include "engine/kernels/bf16.h"
+
 namespace terraserve::engine {
 namespace {
 
@@ -92,6 +94,65 @@ float ExpShifted(float* x, int64_t n, float shift) {
     for (int64_t j = 0; j < rest; ++j) total += (x[i + j] = tail[j]);
   }
   return total;
+}
+
+namespace {
+
+// Eight bf16 values as f32, exactly (a bf16 is an f32's top half).
+__m256 Widen8(const uint16_t* p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(
+      _mm256_cvtepu16_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
+      16));
+}
+
+}  // namespace
+
+void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
+                 int64_t n, float* out) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    const uint16_t* row = rows + r * n;
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), Widen8(row + i), s0);
+      s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), Widen8(row + i + 8), s1);
+    }
+    for (; i + 8 <= n; i += 8)
+      s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), Widen8(row + i), s0);
+    float sum = internal::HorizontalSum(_mm256_add_ps(s0, s1));
+    for (; i < n; ++i) sum += a[i] * Bf16ToFloat(row[i]);
+    out[r] = sum;
+  }
+}
+
+void GemvAccumulateBf16(const float* x, const uint16_t* w, int64_t k, int64_t n,
+                        float* y) {
+  int64_t j = 0;
+  // Eight vectors of outputs in registers across k: a 64-wide head's row.
+  for (; j + 64 <= n; j += 64) {
+    __m256 acc[8];
+    for (int v = 0; v < 8; ++v) acc[v] = _mm256_loadu_ps(y + j + 8 * v);
+    for (int64_t c = 0; c < k; ++c) {
+      const __m256 xc = _mm256_broadcast_ss(x + c);
+      const uint16_t* wr = w + c * n + j;
+      for (int v = 0; v < 8; ++v)
+        acc[v] = _mm256_fmadd_ps(xc, Widen8(wr + 8 * v), acc[v]);
+    }
+    for (int v = 0; v < 8; ++v) _mm256_storeu_ps(y + j + 8 * v, acc[v]);
+  }
+  for (; j + 8 <= n; j += 8) {
+    __m256 acc = _mm256_loadu_ps(y + j);
+    for (int64_t c = 0; c < k; ++c)
+      acc = _mm256_fmadd_ps(_mm256_broadcast_ss(x + c), Widen8(w + c * n + j),
+                            acc);
+    _mm256_storeu_ps(y + j, acc);
+  }
+  for (; j < n; ++j) {
+    float acc = y[j];
+    for (int64_t c = 0; c < k; ++c) acc += x[c] * Bf16ToFloat(w[c * n + j]);
+    y[j] = acc;
+  }
 }
 
 void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
@@ -188,6 +249,21 @@ float ExpShifted(float* x, int64_t n, float shift) {
     total += (x[i] = v < -87.0f ? 0.0f : std::exp(v));
   }
   return total;
+}
+
+void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
+                 int64_t n, float* out) {
+  for (int64_t r = 0; r < n_rows; ++r) {
+    float sum = 0;
+    for (int64_t i = 0; i < n; ++i) sum += a[i] * Bf16ToFloat(rows[r * n + i]);
+    out[r] = sum;
+  }
+}
+
+void GemvAccumulateBf16(const float* x, const uint16_t* w, int64_t k, int64_t n,
+                        float* y) {
+  for (int64_t c = 0; c < k; ++c)
+    for (int64_t j = 0; j < n; ++j) y[j] += x[c] * Bf16ToFloat(w[c * n + j]);
 }
 
 void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,

@@ -19,6 +19,18 @@ const char* VectorIsa();
 // over 8 cached keys).
 void Dot8(const float* a, const float* rows, int64_t ld, int64_t n, float* out);
 
+// out[r] = sum_i a[i] * rows[r * n + i] for r < n_rows, the rows being
+// bfloat16 (a query against a run of a bf16 KV cache's keys), each widened in
+// registers as it is read. Widening a run into an f32 buffer first and then
+// reading that took as long as an f32 cache of twice the bytes.
+void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
+                 int64_t n, float* out);
+
+// y[0:n] += x[0:k] @ w, w being k contiguous rows of n bfloat16 values (a
+// run of a bf16 KV cache's values), widened in registers as it is read.
+void GemvAccumulateBf16(const float* x, const uint16_t* w, int64_t k, int64_t n,
+                        float* y);
+
 // y[0:n] += x[0:k] @ w, w being k rows of n floats, ldw floats apart.
 // Accumulators stay in registers across k, so small matrices (the convolutions'
 // M x M kernels, the attention's value rows) run near the FMA rate with no

@@ -80,6 +80,58 @@ TEST(VectorOpsTest, Dot8MatchesEightDots) {
   }
 }
 
+// Rows of bf16 values and their f32 widenings, for the bf16 kernels' tests.
+struct Bf16Rows {
+  std::vector<uint16_t> bf16;
+  std::vector<float> f32;
+};
+Bf16Rows RandomBf16(int n, std::mt19937& rng) {
+  Bf16Rows r;
+  for (float x : Random(n, rng)) {
+    r.bf16.push_back(FloatToBf16(x));
+    r.f32.push_back(Bf16ToFloat(r.bf16.back()));
+  }
+  return r;
+}
+
+TEST(VectorOpsTest, DotRowsBf16MatchesDotsOfWidenedRows) {
+  std::mt19937 rng(13);
+  // Every path: 16 at a time, 8, and the scalar tail.
+  for (int n : {64, 16, 24, 72, 13, 3}) {
+    for (int n_rows : {1, 7, 16}) {
+      auto a = Random(n, rng);
+      const Bf16Rows rows = RandomBf16(n_rows * n, rng);
+      std::vector<float> out(n_rows);
+      DotRowsBf16(a.data(), rows.bf16.data(), n_rows, n, out.data());
+      for (int r = 0; r < n_rows; ++r) {
+        double ref = 0;
+        for (int i = 0; i < n; ++i) ref += double(a[i]) * rows.f32[r * n + i];
+        ASSERT_NEAR(out[r], ref, 1e-4 * std::sqrt(n)) << n << " row " << r;
+      }
+    }
+  }
+}
+
+TEST(VectorOpsTest, GemvAccumulateBf16MatchesNaive) {
+  std::mt19937 rng(14);
+  // Every column path: groups of 64 and 8, and the scalar tail.
+  for (int n : {64, 128, 72, 100, 3}) {
+    for (int k : {1, 16, 37}) {
+      auto x = Random(k, rng), y = Random(n, rng);
+      const Bf16Rows w = RandomBf16(k * n, rng);
+      auto want = y;
+      for (int j = 0; j < n; ++j) {
+        double acc = want[j];
+        for (int c = 0; c < k; ++c) acc += double(x[c]) * w.f32[c * n + j];
+        want[j] = static_cast<float>(acc);
+      }
+      GemvAccumulateBf16(x.data(), w.bf16.data(), k, n, y.data());
+      for (int j = 0; j < n; ++j)
+        ASSERT_NEAR(y[j], want[j], 1e-4 * std::sqrt(k)) << n << " " << k;
+    }
+  }
+}
+
 TEST(VectorOpsTest, GemvAccumulateMatchesNaive) {
   std::mt19937 rng(12);
   // Every column path: groups of 64, 32 and 8, and the scalar tail.
@@ -206,45 +258,48 @@ TEST(CpuKernelsTest, SoftmaxAndEmbedMatchReference) {
 
 TEST(CpuKernelsTest, AttentionOverPagedCacheMatchesReference) {
   std::mt19937 rng(4);
-  for (bool bf16 : {false, true})
-    for (bool causal : {true, false})
-      for (int block_size : {1, 4, 6, 16}) {
-        for (auto [T, start] :
-             {std::pair<int, int>{1, 0},
-              {1, 9},
-              {1, 130},
-              {6, 0},
-              {5, 11},
-              {37, 20}}) {  // 37 queries: tiles of 16, 16 and 5
-          const int heads = 4, d = 32, len = start + T;
-          const int n_blocks = (len + block_size - 1) / block_size + 2;
-          std::vector<float> pool =
-              Random(size_t(n_blocks) * 2 * block_size * d, rng);
-          std::vector<uint16_t> pool16(pool.size());
-          for (size_t i = 0; i < pool.size(); ++i)
-            pool16[i] = FloatToBf16(pool[i]);
-          std::vector<int32_t> blocks(n_blocks);
-          for (int i = 0; i < n_blocks; ++i)
-            blocks[i] = n_blocks - 1 - i;  // scattered
-          KvView kv{bf16 ? static_cast<void*>(pool16.data()) : pool.data(),
-                    blocks.data(),
-                    block_size,
-                    d,
-                    2LL * block_size * d,
-                    int64_t(block_size) * d,
-                    d / heads,
-                    bf16};
-          auto q = Random(T * d, rng);
-          std::vector<float> a(T * d), b(T * d);
-          AttentionJob ja{q.data(), T, start, kv, a.data(), causal};
-          AttentionJob jb{q.data(), T, start, kv, b.data(), causal};
-          kernels::Attention(&ja, 1, heads);
-          reference::Attention(&jb, 1, heads);
-          EXPECT_LT(MaxAbsDiff(a, b), 1e-5)
-              << "bs=" << block_size << " T=" << T << " causal=" << causal
-              << " bf16=" << bf16;
+  // Head sizes 8 and 64 (the medium shape's): every path of the bf16 cache's
+  // widening kernels.
+  for (auto [heads, d] : {std::pair<int, int>{4, 32}, {2, 128}})
+    for (bool bf16 : {false, true})
+      for (bool causal : {true, false})
+        for (int block_size : {1, 4, 6, 16}) {
+          for (auto [T, start] :
+               {std::pair<int, int>{1, 0},
+                {1, 9},
+                {1, 130},
+                {6, 0},
+                {5, 11},
+                {37, 20}}) {  // 37 queries: tiles of 16, 16 and 5
+            const int len = start + T;
+            const int n_blocks = (len + block_size - 1) / block_size + 2;
+            std::vector<float> pool =
+                Random(size_t(n_blocks) * 2 * block_size * d, rng);
+            std::vector<uint16_t> pool16(pool.size());
+            for (size_t i = 0; i < pool.size(); ++i)
+              pool16[i] = FloatToBf16(pool[i]);
+            std::vector<int32_t> blocks(n_blocks);
+            for (int i = 0; i < n_blocks; ++i)
+              blocks[i] = n_blocks - 1 - i;  // scattered
+            KvView kv{bf16 ? static_cast<void*>(pool16.data()) : pool.data(),
+                      blocks.data(),
+                      block_size,
+                      d,
+                      2LL * block_size * d,
+                      int64_t(block_size) * d,
+                      d / heads,
+                      bf16};
+            auto q = Random(T * d, rng);
+            std::vector<float> a(T * d), b(T * d);
+            AttentionJob ja{q.data(), T, start, kv, a.data(), causal};
+            AttentionJob jb{q.data(), T, start, kv, b.data(), causal};
+            kernels::Attention(&ja, 1, heads);
+            reference::Attention(&jb, 1, heads);
+            EXPECT_LT(MaxAbsDiff(a, b), 1e-5)
+                << "bs=" << block_size << " T=" << T << " causal=" << causal
+                << " bf16=" << bf16 << " d=" << d;
+          }
         }
-      }
 }
 
 TEST(CpuKernelsTest, BatchedAttentionMatchesReferencePerSequence) {
