@@ -1,44 +1,13 @@
 #include "engine/kernels/bf16_linear.h"
 
-#include <immintrin.h>
-
 #include <algorithm>
 
 #include "engine/base/thread_team.h"
+#include "engine/kernels/vector_ops.h"
 
 namespace terraserve::engine {
 
 namespace {
-
-// y[0:n] += x[0:k] @ w (bf16, k rows of n values, ldw apart).
-void GemvAccumulateBf16Slice(const float* x, const uint16_t* w, int64_t k,
-                             int64_t n, int64_t ldw, float* y) {
-  int64_t j = 0;
-#if defined(__AVX2__) && defined(__FMA__)
-  for (; j + 32 <= n; j += 32) {
-    __m256 acc[4];
-    for (int a = 0; a < 4; ++a) acc[a] = _mm256_loadu_ps(y + j + 8 * a);
-    for (int64_t c = 0; c < k; ++c) {
-      const __m256 xc = _mm256_set1_ps(x[c]);
-      const uint16_t* wr = w + c * ldw + j;
-      for (int a = 0; a < 4; ++a) {
-        // bf16 -> f32: widen to 32 bits and shift into the high half.
-        __m128i h =
-            _mm_loadu_si128(reinterpret_cast<const __m128i*>(wr + 8 * a));
-        __m256 wf = _mm256_castsi256_ps(
-            _mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-        acc[a] = _mm256_fmadd_ps(xc, wf, acc[a]);
-      }
-    }
-    for (int a = 0; a < 4; ++a) _mm256_storeu_ps(y + j + 8 * a, acc[a]);
-  }
-#endif
-  for (; j < n; ++j) {
-    float s = y[j];
-    for (int64_t c = 0; c < k; ++c) s += x[c] * Bf16ToFloat(w[c * ldw + j]);
-    y[j] = s;
-  }
-}
 
 // W is held as panels of kPanel columns, each its k rows contiguous, so every
 // item of the team's loop reads one stream (a row-major slice would read a
@@ -89,8 +58,8 @@ class Bf16Linear final : public Linear {
     for (int64_t lo = j0; lo < j1; lo += kPanel) {
       const int64_t width = std::min(kPanel, n_ - lo);
       for (int64_t r = 0; r < m; ++r) {
-        GemvAccumulateBf16Slice(x + r * k_, w_.data() + lo * k_, k_, width,
-                                width, y + r * n_ + lo);
+        GemvAccumulateBf16(x + r * k_, w_.data() + lo * k_, k_, width, width,
+                           y + r * n_ + lo);
       }
     }
   }

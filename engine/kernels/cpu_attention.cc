@@ -95,7 +95,7 @@ void WeightedValues(const float* weights, int64_t p0, int64_t p1, int h,
     const int64_t run =
         std::min<int64_t>(p1 - p, kv.block_size - p % kv.block_size);
     if (kv.bf16) {
-      GemvAccumulateBf16(weights + (p - p0), kv.value16(p, h), run, dh, oh);
+      GemvAccumulateBf16(weights + (p - p0), kv.value16(p, h), run, dh, dh, oh);
     } else {
       GemvAccumulate(weights + (p - p0), kv.value(p, h), run, dh, dh, oh);
     }

@@ -29,6 +29,16 @@ void GemvTail(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw,
   }
 }
 
+// GemvTail over bf16 weights.
+void GemvTailBf16(const float* x, const uint16_t* w, int64_t k, int64_t n,
+                  int64_t ldw, int64_t from, float* y) {
+  for (int64_t j = from; j < n; ++j) {
+    float acc = y[j];
+    for (int64_t c = 0; c < k; ++c) acc += x[c] * Bf16ToFloat(w[c * ldw + j]);
+    y[j] = acc;
+  }
+}
+
 }  // namespace
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -126,33 +136,34 @@ void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
   }
 }
 
+namespace {
+
+// y[0:8V] += x[0:k] @ w[:, 0:8V] (bf16, rows ldw apart): V vectors of outputs
+// in registers across k.
+template <int V>
+void GemvColumnsBf16(const float* x, const uint16_t* w, int64_t k, int64_t ldw,
+                     float* y) {
+  __m256 acc[V];
+  for (int v = 0; v < V; ++v) acc[v] = _mm256_loadu_ps(y + 8 * v);
+  for (int64_t c = 0; c < k; ++c) {
+    const __m256 xc = _mm256_broadcast_ss(x + c);
+    const uint16_t* wr = w + c * ldw;
+    for (int v = 0; v < V; ++v)
+      acc[v] = _mm256_fmadd_ps(xc, Widen8(wr + 8 * v), acc[v]);
+  }
+  for (int v = 0; v < V; ++v) _mm256_storeu_ps(y + 8 * v, acc[v]);
+}
+
+}  // namespace
+
 void GemvAccumulateBf16(const float* x, const uint16_t* w, int64_t k, int64_t n,
-                        float* y) {
+                        int64_t ldw, float* y) {
   int64_t j = 0;
-  // Eight vectors of outputs in registers across k: a 64-wide head's row.
-  for (; j + 64 <= n; j += 64) {
-    __m256 acc[8];
-    for (int v = 0; v < 8; ++v) acc[v] = _mm256_loadu_ps(y + j + 8 * v);
-    for (int64_t c = 0; c < k; ++c) {
-      const __m256 xc = _mm256_broadcast_ss(x + c);
-      const uint16_t* wr = w + c * n + j;
-      for (int v = 0; v < 8; ++v)
-        acc[v] = _mm256_fmadd_ps(xc, Widen8(wr + 8 * v), acc[v]);
-    }
-    for (int v = 0; v < 8; ++v) _mm256_storeu_ps(y + j + 8 * v, acc[v]);
-  }
-  for (; j + 8 <= n; j += 8) {
-    __m256 acc = _mm256_loadu_ps(y + j);
-    for (int64_t c = 0; c < k; ++c)
-      acc = _mm256_fmadd_ps(_mm256_broadcast_ss(x + c), Widen8(w + c * n + j),
-                            acc);
-    _mm256_storeu_ps(y + j, acc);
-  }
-  for (; j < n; ++j) {
-    float acc = y[j];
-    for (int64_t c = 0; c < k; ++c) acc += x[c] * Bf16ToFloat(w[c * n + j]);
-    y[j] = acc;
-  }
+  // A 64-wide head's row, then a 32-wide bf16 weight panel, then the rest.
+  for (; j + 64 <= n; j += 64) GemvColumnsBf16<8>(x, w + j, k, ldw, y + j);
+  for (; j + 32 <= n; j += 32) GemvColumnsBf16<4>(x, w + j, k, ldw, y + j);
+  for (; j + 8 <= n; j += 8) GemvColumnsBf16<1>(x, w + j, k, ldw, y + j);
+  GemvTailBf16(x, w, k, n, ldw, j, y);
 }
 
 void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
@@ -261,9 +272,8 @@ void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
 }
 
 void GemvAccumulateBf16(const float* x, const uint16_t* w, int64_t k, int64_t n,
-                        float* y) {
-  for (int64_t c = 0; c < k; ++c)
-    for (int64_t j = 0; j < n; ++j) y[j] += x[c] * Bf16ToFloat(w[c * n + j]);
+                        int64_t ldw, float* y) {
+  GemvTailBf16(x, w, k, n, ldw, 0, y);
 }
 
 void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,

@@ -26,10 +26,11 @@ void Dot8(const float* a, const float* rows, int64_t ld, int64_t n, float* out);
 void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
                  int64_t n, float* out);
 
-// y[0:n] += x[0:k] @ w, w being k contiguous rows of n bfloat16 values (a
-// run of a bf16 KV cache's values), widened in registers as it is read.
+// y[0:n] += x[0:k] @ w, w being k rows of n bfloat16 values, ldw apart (a
+// run of a bf16 KV cache's values, a panel of a bf16 weight), widened in
+// registers as it is read.
 void GemvAccumulateBf16(const float* x, const uint16_t* w, int64_t k, int64_t n,
-                        float* y);
+                        int64_t ldw, float* y);
 
 // y[0:n] += x[0:k] @ w, w being k rows of n floats, ldw floats apart.
 // Accumulators stay in registers across k, so small matrices (the convolutions'

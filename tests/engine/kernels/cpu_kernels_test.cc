@@ -114,18 +114,19 @@ TEST(VectorOpsTest, DotRowsBf16MatchesDotsOfWidenedRows) {
 
 TEST(VectorOpsTest, GemvAccumulateBf16MatchesNaive) {
   std::mt19937 rng(14);
-  // Every column path: groups of 64 and 8, and the scalar tail.
-  for (int n : {64, 128, 72, 100, 3}) {
+  // Every column path: groups of 64, 32 and 8, and the scalar tail.
+  for (int n : {64, 128, 32, 72, 100, 131, 3}) {
     for (int k : {1, 16, 37}) {
+      const int ldw = n + 3;
       auto x = Random(k, rng), y = Random(n, rng);
-      const Bf16Rows w = RandomBf16(k * n, rng);
+      const Bf16Rows w = RandomBf16(k * ldw, rng);
       auto want = y;
       for (int j = 0; j < n; ++j) {
         double acc = want[j];
-        for (int c = 0; c < k; ++c) acc += double(x[c]) * w.f32[c * n + j];
+        for (int c = 0; c < k; ++c) acc += double(x[c]) * w.f32[c * ldw + j];
         want[j] = static_cast<float>(acc);
       }
-      GemvAccumulateBf16(x.data(), w.bf16.data(), k, n, y.data());
+      GemvAccumulateBf16(x.data(), w.bf16.data(), k, n, ldw, y.data());
       for (int j = 0; j < n; ++j)
         ASSERT_NEAR(y[j], want[j], 1e-4 * std::sqrt(k)) << n << " " << k;
     }
