@@ -19,22 +19,17 @@ int64_t ArgmaxScalar(const float* x, int64_t n) {
   return best;
 }
 
-// Scalar GEMV for columns [from, n): the tail of the vector paths.
-void GemvTail(const float* x, const float* w, int64_t k, int64_t n, int64_t ldw,
+inline float ToFloat(float v) { return v; }
+inline float ToFloat(uint16_t v) { return Bf16ToFloat(v); }
+
+// Scalar GEMV for columns [from, n) of f32 or bf16 weights: the tail of the
+// vector paths.
+template <typename T>
+void GemvTail(const float* x, const T* w, int64_t k, int64_t n, int64_t ldw,
               int64_t from, float* y) {
   for (int64_t j = from; j < n; ++j) {
     float acc = y[j];
-    for (int64_t c = 0; c < k; ++c) acc += x[c] * w[c * ldw + j];
-    y[j] = acc;
-  }
-}
-
-// GemvTail over bf16 weights.
-void GemvTailBf16(const float* x, const uint16_t* w, int64_t k, int64_t n,
-                  int64_t ldw, int64_t from, float* y) {
-  for (int64_t j = from; j < n; ++j) {
-    float acc = y[j];
-    for (int64_t c = 0; c < k; ++c) acc += x[c] * Bf16ToFloat(w[c * ldw + j]);
+    for (int64_t c = 0; c < k; ++c) acc += x[c] * ToFloat(w[c * ldw + j]);
     y[j] = acc;
   }
 }
@@ -116,6 +111,41 @@ __m256 Widen8(const uint16_t* p) {
       16));
 }
 
+inline __m256 Load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 Load8(const uint16_t* p) { return Widen8(p); }
+
+// y[0 : 8V] += x[0:k] @ w[:, 0 : 8V] (f32 or bf16 weights), the V vectors of
+// outputs in registers across k.
+template <int V, typename T>
+void GemvColumns(const float* x, const T* w, int64_t k, int64_t ldw, float* y) {
+  __m256 acc[V];
+#pragma GCC unroll 8
+  for (int h = 0; h < V; ++h) acc[h] = _mm256_loadu_ps(y + 8 * h);
+  for (int64_t c = 0; c < k; ++c) {
+    const __m256 xc = _mm256_set1_ps(x[c]);
+    const T* wr = w + c * ldw;
+#pragma GCC unroll 8
+    for (int h = 0; h < V; ++h)
+      acc[h] = _mm256_fmadd_ps(xc, Load8(wr + 8 * h), acc[h]);
+  }
+#pragma GCC unroll 8
+  for (int h = 0; h < V; ++h) _mm256_storeu_ps(y + 8 * h, acc[h]);
+}
+
+// GemvAccumulate in 256-bit vectors, f32 or bf16 weights. 64 columns at once
+// first: a 64-float row (an attention head's cached value) is read whole, in
+// address order, rather than in two strided passes of 32 (13.5 -> 16 GB/s per
+// thread from memory); then 32 (a bf16 weight panel), 8 and the rest.
+template <typename T>
+void Gemv256(const float* x, const T* w, int64_t k, int64_t n, int64_t ldw,
+             float* y) {
+  int64_t j = 0;
+  for (; j + 64 <= n; j += 64) GemvColumns<8>(x, w + j, k, ldw, y + j);
+  for (; j + 32 <= n; j += 32) GemvColumns<4>(x, w + j, k, ldw, y + j);
+  for (; j + 8 <= n; j += 8) GemvColumns<1>(x, w + j, k, ldw, y + j);
+  GemvTail(x, w, k, n, ldw, j, y);
+}
+
 }  // namespace
 
 void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
@@ -136,34 +166,9 @@ void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
   }
 }
 
-namespace {
-
-// y[0:8V] += x[0:k] @ w[:, 0:8V] (bf16, rows ldw apart): V vectors of outputs
-// in registers across k.
-template <int V>
-void GemvColumnsBf16(const float* x, const uint16_t* w, int64_t k, int64_t ldw,
-                     float* y) {
-  __m256 acc[V];
-  for (int v = 0; v < V; ++v) acc[v] = _mm256_loadu_ps(y + 8 * v);
-  for (int64_t c = 0; c < k; ++c) {
-    const __m256 xc = _mm256_broadcast_ss(x + c);
-    const uint16_t* wr = w + c * ldw;
-    for (int v = 0; v < V; ++v)
-      acc[v] = _mm256_fmadd_ps(xc, Widen8(wr + 8 * v), acc[v]);
-  }
-  for (int v = 0; v < V; ++v) _mm256_storeu_ps(y + 8 * v, acc[v]);
-}
-
-}  // namespace
-
 void GemvAccumulateBf16(const float* x, const uint16_t* w, int64_t k, int64_t n,
                         int64_t ldw, float* y) {
-  int64_t j = 0;
-  // A 64-wide head's row, then a 32-wide bf16 weight panel, then the rest.
-  for (; j + 64 <= n; j += 64) GemvColumnsBf16<8>(x, w + j, k, ldw, y + j);
-  for (; j + 32 <= n; j += 32) GemvColumnsBf16<4>(x, w + j, k, ldw, y + j);
-  for (; j + 8 <= n; j += 8) GemvColumnsBf16<1>(x, w + j, k, ldw, y + j);
-  GemvTailBf16(x, w, k, n, ldw, j, y);
+  Gemv256(x, w, k, n, ldw, y);
 }
 
 void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
@@ -273,7 +278,7 @@ void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
 
 void GemvAccumulateBf16(const float* x, const uint16_t* w, int64_t k, int64_t n,
                         int64_t ldw, float* y) {
-  GemvTailBf16(x, w, k, n, ldw, 0, y);
+  GemvTail(x, w, k, n, ldw, 0, y);
 }
 
 void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
@@ -479,39 +484,9 @@ void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n,
 
 const char* VectorIsa() { return "avx2"; }
 
-namespace {
-
-// y[0 : 8V] += x[0:k] @ w[:, 0 : 8V], the V vectors of outputs in registers
-// across k.
-template <int V>
-void GemvColumns(const float* x, const float* w, int64_t k, int64_t ldw,
-                 float* y) {
-  __m256 acc[V];
-#pragma GCC unroll 8
-  for (int h = 0; h < V; ++h) acc[h] = _mm256_loadu_ps(y + 8 * h);
-  for (int64_t c = 0; c < k; ++c) {
-    const __m256 xc = _mm256_set1_ps(x[c]);
-    const float* wr = w + c * ldw;
-#pragma GCC unroll 8
-    for (int h = 0; h < V; ++h)
-      acc[h] = _mm256_fmadd_ps(xc, _mm256_loadu_ps(wr + 8 * h), acc[h]);
-  }
-#pragma GCC unroll 8
-  for (int h = 0; h < V; ++h) _mm256_storeu_ps(y + 8 * h, acc[h]);
-}
-
-}  // namespace
-
 void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n,
                     int64_t ldw, float* y) {
-  int64_t j = 0;
-  // 64 columns at once first: a 64-float row (an attention head's cached
-  // value) is read whole, in address order, rather than in two strided passes
-  // of 32 (13.5 -> 16 GB/s per thread from memory).
-  for (; j + 64 <= n; j += 64) GemvColumns<8>(x, w + j, k, ldw, y + j);
-  for (; j + 32 <= n; j += 32) GemvColumns<4>(x, w + j, k, ldw, y + j);
-  for (; j + 8 <= n; j += 8) GemvColumns<1>(x, w + j, k, ldw, y + j);
-  GemvTail(x, w, k, n, ldw, j, y);
+  Gemv256(x, w, k, n, ldw, y);
 }
 
 #else
