@@ -111,7 +111,9 @@ __m256 Widen8(const uint16_t* p) {
       16));
 }
 
-inline __m256 Load8(const float* p) { return _mm256_loadu_ps(p); }
+[[maybe_unused]] inline __m256 Load8(const float* p) {
+  return _mm256_loadu_ps(p);
+}
 inline __m256 Load8(const uint16_t* p) { return Widen8(p); }
 
 // y[0 : 8V] += x[0:k] @ w[:, 0 : 8V] (f32 or bf16 weights), the V vectors of
