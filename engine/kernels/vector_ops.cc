@@ -103,19 +103,6 @@ float ExpShifted(float* x, int64_t n, float shift) {
 
 namespace {
 
-// Eight bf16 values as f32, exactly (a bf16 is an f32's top half).
-__m256 Widen8(const uint16_t* p) {
-  return _mm256_castsi256_ps(_mm256_slli_epi32(
-      _mm256_cvtepu16_epi32(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
-      16));
-}
-
-[[maybe_unused]] inline __m256 Load8(const float* p) {
-  return _mm256_loadu_ps(p);
-}
-inline __m256 Load8(const uint16_t* p) { return Widen8(p); }
-
 // y[0 : 8V] += x[0:k] @ w[:, 0 : 8V] (f32 or bf16 weights), the V vectors of
 // outputs in registers across k.
 template <int V, typename T>
@@ -128,7 +115,7 @@ void GemvColumns(const float* x, const T* w, int64_t k, int64_t ldw, float* y) {
     const T* wr = w + c * ldw;
 #pragma GCC unroll 8
     for (int h = 0; h < V; ++h)
-      acc[h] = _mm256_fmadd_ps(xc, Load8(wr + 8 * h), acc[h]);
+      acc[h] = _mm256_fmadd_ps(xc, internal::Load8(wr + 8 * h), acc[h]);
   }
 #pragma GCC unroll 8
   for (int h = 0; h < V; ++h) _mm256_storeu_ps(y + 8 * h, acc[h]);
@@ -154,16 +141,8 @@ void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
                  int64_t n, float* out) {
   for (int64_t r = 0; r < n_rows; ++r) {
     const uint16_t* row = rows + r * n;
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    int64_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-      s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), Widen8(row + i), s0);
-      s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), Widen8(row + i + 8), s1);
-    }
-    for (; i + 8 <= n; i += 8)
-      s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), Widen8(row + i), s0);
-    float sum = internal::HorizontalSum(_mm256_add_ps(s0, s1));
-    for (; i < n; ++i) sum += a[i] * Bf16ToFloat(row[i]);
+    float sum = internal::HorizontalSum(internal::DotLanes(a, row, n));
+    for (int64_t i = n - n % 8; i < n; ++i) sum += a[i] * Bf16ToFloat(row[i]);
     out[r] = sum;
   }
 }

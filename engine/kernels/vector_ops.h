@@ -99,24 +99,34 @@ inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
-// The eight lanes of sum_i a[i] * b[i] over i < n - n % 8, before their
-// horizontal sum. Four accumulators hide the FMA latency; b is read once,
-// front to back.
-inline __m256 DotLanes(const float* a, const float* b, int64_t n) {
+// Eight bf16 values as f32, exactly (a bf16 is an f32's top half).
+inline __m256 Widen8(const uint16_t* p) {
+  return _mm256_castsi256_ps(_mm256_slli_epi32(
+      _mm256_cvtepu16_epi32(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(p))),
+      16));
+}
+
+// Eight f32 values from f32 or bf16 storage.
+inline __m256 Load8(const float* p) { return _mm256_loadu_ps(p); }
+inline __m256 Load8(const uint16_t* p) { return Widen8(p); }
+
+// The eight lanes of sum_i a[i] * b[i] over i < n - n % 8 (b f32 or bf16),
+// before their horizontal sum. Four accumulators hide the FMA latency; b is
+// read once, front to back.
+template <typename T>
+inline __m256 DotLanes(const float* a, const T* b, int64_t n) {
   __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
   __m256 s2 = _mm256_setzero_ps(), s3 = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 32 <= n; i += 32) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8),
-                         s1);
-    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16),
-                         _mm256_loadu_ps(b + i + 16), s2);
-    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24),
-                         _mm256_loadu_ps(b + i + 24), s3);
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), Load8(b + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), Load8(b + i + 8), s1);
+    s2 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 16), Load8(b + i + 16), s2);
+    s3 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 24), Load8(b + i + 24), s3);
   }
   for (; i + 8 <= n; i += 8) {
-    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), Load8(b + i), s0);
   }
   return _mm256_add_ps(_mm256_add_ps(s0, s1), _mm256_add_ps(s2, s3));
 }
