@@ -171,11 +171,14 @@ void BM_CausalAttention(benchmark::State& state) {
       (int64_t(128) << 20) / (cache_elements * element_bytes) + 1);
   // On huge pages, as KvBlockPool allocates it.
   const auto random_pool = Random(cache_elements * copies);
-  HugePageVector<float> pool(bf16 ? random_pool.end() : random_pool.begin(),
-                             random_pool.end());
-  HugePageVector<uint16_t> pool16(bf16 ? random_pool.size() : 0);
-  for (size_t i = 0; i < pool16.size(); ++i)
-    pool16[i] = FloatToBf16(random_pool[i]);
+  HugePageVector<float> pool;
+  HugePageVector<uint16_t> pool16;
+  if (bf16) {
+    pool16.reserve(random_pool.size());
+    for (float v : random_pool) pool16.push_back(FloatToBf16(v));
+  } else {
+    pool.assign(random_pool.begin(), random_pool.end());
+  }
   const auto q = Random(d);
   std::vector<int32_t> blocks(n_blocks * copies);
   // Each copy's blocks are spread over the pool, as the allocator leaves them.
