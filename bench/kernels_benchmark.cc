@@ -14,6 +14,7 @@
 #include "engine/base/thread_team.h"
 #include "engine/kernels/cpu_kernels.h"
 #include "engine/kernels/linear.h"
+#include "engine/kernels/packed_linear.h"
 #include "engine/kernels/reference_kernels.h"
 #include "engine/sampler/sampler.h"
 
@@ -29,15 +30,17 @@ std::vector<float> Random(size_t n) {
 }
 
 // Copies of the weights (128 MB in all), used in turn, so they come from
-// memory as in a model rather than from the 32 MB L3.
-void BM_DenseMatmul(benchmark::State& state) {
-  const auto kernel = static_cast<DenseKernel>(state.range(0));
-  const int64_t m = state.range(1), k = state.range(2), n = state.range(3);
+// memory as in a model rather than from the 32 MB L3. `make` builds one copy;
+// `weight_size` is its bytes per weight.
+template <typename Make>
+void RunMatmul(benchmark::State& state, int64_t m, int64_t k, int64_t n,
+               int64_t weight_size, Make make) {
   std::vector<std::unique_ptr<Linear>> copies;
   const auto w = Random(k * n);
-  for (int64_t bytes = 0; bytes < (int64_t(128) << 20); bytes += k * n * 4) {
-    auto lin = MakeLinear(w, {}, k, n, kernel);
-    if (!lin.ok()) return state.SkipWithError("MakeLinear failed");
+  for (int64_t bytes = 0; bytes < (int64_t(128) << 20);
+       bytes += k * n * weight_size) {
+    absl::StatusOr<std::unique_ptr<Linear>> lin = make(w, k, n);
+    if (!lin.ok()) return state.SkipWithError("making the Linear failed");
     copies.push_back(std::move(*lin));
   }
   auto x = Random(m * k);
@@ -47,7 +50,15 @@ void BM_DenseMatmul(benchmark::State& state) {
     benchmark::DoNotOptimize(
         copies[i++ % copies.size()]->Forward(x.data(), m, y.data()));
   }
-  state.SetBytesProcessed(state.iterations() * k * n * 4);
+  state.SetBytesProcessed(state.iterations() * k * n * weight_size);
+}
+
+void BM_DenseMatmul(benchmark::State& state) {
+  const auto kernel = static_cast<DenseKernel>(state.range(0));
+  RunMatmul(state, state.range(1), state.range(2), state.range(3), 4,
+            [kernel](const std::vector<float>& w, int64_t k, int64_t n) {
+              return MakeLinear(w, {}, k, n, kernel);
+            });
   state.SetLabel(kernel == DenseKernel::kOnednn ? "onednn" : "packed");
 }
 BENCHMARK(BM_DenseMatmul)
@@ -71,6 +82,21 @@ BENCHMARK(BM_DenseMatmul)
                    {64, 96}})
     ->Args({static_cast<int>(DenseKernel::kOnednn), 256, 96, 6144})
     ->Args({static_cast<int>(DenseKernel::kPacked), 256, 96, 6144});
+
+// The packed kernel over bf16 weights (the bf16 controller and output layer
+// options), at the decode shapes it serves: half the bytes of the f32 case.
+void BM_Bf16Matmul(benchmark::State& state) {
+  RunMatmul(state, state.range(0), state.range(1), state.range(2), 2,
+            [](const std::vector<float>& w, int64_t k, int64_t n) {
+              return MakePackedBf16Linear(w, {}, k, n);
+            });
+}
+BENCHMARK(BM_Bf16Matmul)
+    ->ArgsProduct({{1, 4, 16}, {1024}, {4096}})
+    ->Args({4, 1024, 8000})
+    ->Args({1, 1024, 96})
+    ->Args({1, 96, 6144})
+    ->Args({16, 96, 6144});
 
 void BM_ReferenceMatmul(benchmark::State& state) {
   const int64_t m = 1, k = state.range(0), n = state.range(1);

@@ -3,14 +3,33 @@
 #include <algorithm>
 
 #include "engine/base/thread_team.h"
+#include "engine/kernels/bf16.h"
 #include "engine/kernels/vector_ops.h"
 
 namespace terraserve::engine {
 namespace {
 
-constexpr int kPanel = 16;  // output columns per panel
+// A weight as held: f32 as given, or rounded to bf16.
+template <typename T>
+T Held(float v);
+template <>
+float Held<float>(float v) {
+  return v;
+}
+template <>
+uint16_t Held<uint16_t>(float v) {
+  return FloatToBf16(v);
+}
 
+// T: the weights' storage, float or uint16_t (bf16). The bias stays f32.
+template <typename T>
 class PackedLinear final : public Linear {
+  // Output columns per panel: a cache line a row.
+  static constexpr int64_t kPanel = sizeof(T) == 4 ? 16 : kBf16PanelColumns;
+  // Rows up to which the kernel is handed two f32 panels at once; a bf16
+  // panel is already two groups of 16 read together.
+  static constexpr int64_t kPairRows = sizeof(T) == 4 ? kPanelPairRows : 0;
+
  public:
   PackedLinear(const std::vector<float>& w, const std::vector<float>& bias,
                int64_t k, int64_t n)
@@ -18,14 +37,16 @@ class PackedLinear final : public Linear {
     packed_.resize(panels_ * k * kPanel);
     for (int64_t p = 0; p < panels_; ++p) {
       for (int64_t c = 0; c < k; ++c) {
-        std::copy_n(w.data() + c * n + p * kPanel, kPanel,
-                    packed_.data() + (p * k + c) * kPanel);
+        std::transform(w.data() + c * n + p * kPanel,
+                       w.data() + c * n + (p + 1) * kPanel,
+                       packed_.data() + (p * k + c) * kPanel, Held<T>);
       }
     }
     tail_w_.resize(k * tail_);
     for (int64_t c = 0; c < k; ++c) {
-      std::copy_n(w.data() + c * n + panels_ * kPanel, tail_,
-                  tail_w_.data() + c * tail_);
+      std::transform(w.data() + c * n + panels_ * kPanel,
+                     w.data() + (c + 1) * n, tail_w_.data() + c * tail_,
+                     Held<T>);
     }
     bias_ = bias.empty() ? std::vector<float>(n, 0.0f) : bias;
   }
@@ -33,20 +54,21 @@ class PackedLinear final : public Linear {
   int64_t in_features() const override { return k_; }
   int64_t out_features() const override { return n_; }
   int64_t weight_bytes() const override {
-    return int64_t(packed_.size() + tail_w_.size() + n_) * 4;
+    return int64_t(packed_.size() + tail_w_.size()) * int64_t(sizeof(T)) +
+           n_ * 4;
   }
 
   absl::Status Forward(const float* x, int64_t m, float* y) override {
     // Below ~64k multiply-adds the fork/join costs more than a second thread
     // gains.
     const bool parallel = m * k_ * n_ >= (int64_t(1) << 16);
-    // Up to kPanelPairRows rows, an item is two panels: the kernel then reads
+    // Up to kPairRows rows, an item is two panels: the kernel then reads
     // both at once, two memory streams per thread. Not for a handful of
     // panels, unless they pair evenly over the team (the factored dense's
     // four), which pairs would otherwise split unevenly.
     const bool even_pairs = panels_ % (2 * TeamSize()) == 0;
     const int64_t pairs =
-        m <= kPanelPairRows && (panels_ >= 16 || even_pairs) ? panels_ / 2 : 0;
+        m <= kPairRows && (panels_ >= 16 || even_pairs) ? panels_ / 2 : 0;
     // Guided: on a shared host a vCPU can lose its core for milliseconds, and
     // with static halves the other thread then waits at the join (the wait
     // was 10% of a noisy batch-16 step); guided hands out shrinking chunks,
@@ -69,7 +91,7 @@ class PackedLinear final : public Linear {
                       float* y) const override {
     const int64_t end = std::min(j1 / kPanel, panels_);
     for (int64_t p = j0 / kPanel; p < end;) {
-      const int64_t count = m <= kPanelPairRows && p + 1 < end ? 2 : 1;
+      const int64_t count = m <= kPairRows && p + 1 < end ? 2 : 1;
       Panels(x, m, p, count, y);
       p += count;
     }
@@ -100,7 +122,8 @@ class PackedLinear final : public Linear {
   }
 
   int64_t k_, n_, panels_, tail_;
-  std::vector<float> packed_, tail_w_, bias_;
+  std::vector<T> packed_, tail_w_;
+  std::vector<float> bias_;
 };
 
 }  // namespace
@@ -109,7 +132,15 @@ absl::StatusOr<std::unique_ptr<Linear>> MakePackedLinear(
     const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,
     int64_t n) {
   if (absl::Status s = CheckLinearShape(weight, bias, k, n); !s.ok()) return s;
-  return std::unique_ptr<Linear>(new PackedLinear(weight, bias, k, n));
+  return std::unique_ptr<Linear>(new PackedLinear<float>(weight, bias, k, n));
+}
+
+absl::StatusOr<std::unique_ptr<Linear>> MakePackedBf16Linear(
+    const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,
+    int64_t n) {
+  if (absl::Status s = CheckLinearShape(weight, bias, k, n); !s.ok()) return s;
+  return std::unique_ptr<Linear>(
+      new PackedLinear<uint16_t>(weight, bias, k, n));
 }
 
 }  // namespace terraserve::engine

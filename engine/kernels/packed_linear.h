@@ -28,6 +28,15 @@ absl::StatusOr<std::unique_ptr<Linear>> MakePackedLinear(
     const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,
     int64_t n);
 
+// The same kernel over weights rounded to bfloat16 (nearest even) once, here;
+// the bias and all arithmetic stay f32, each 16-value load widened in
+// registers for every row it feeds. oneDNN 2.6 has no f32 x bf16 matmul, and
+// for a few rows the cost is reading W, so halving its bytes nearly halves
+// the time: the Sparse FF controller (EngineOptions::bf16_sparse_controller).
+absl::StatusOr<std::unique_ptr<Linear>> MakePackedBf16Linear(
+    const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,
+    int64_t n);
+
 }  // namespace terraserve::engine
 
 #endif  // TERRASERVE_ENGINE_KERNELS_PACKED_LINEAR_H_

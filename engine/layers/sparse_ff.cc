@@ -5,8 +5,8 @@
 
 #include "engine/base/status_macros.h"
 #include "engine/base/thread_team.h"
-#include "engine/kernels/bf16_linear.h"
 #include "engine/kernels/cpu_kernels.h"
+#include "engine/kernels/packed_linear.h"
 
 namespace terraserve::engine {
 
@@ -29,8 +29,8 @@ absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(
   TS_ASSIGN_OR_RETURN(l->b2_, loader.Take(prefix + ".b2", {d}));
   // Unit b*N+e is column b*N+e of the [d, f] views of w1, m2 and mb.
   if (c.bf16_sparse_controller) {
-    l->m1_ = MakeBf16Linear(m1, {}, d, r);
-    l->m2_ = MakeBf16Linear(m2, mb, r, c.d_ff);
+    TS_ASSIGN_OR_RETURN(l->m1_, MakePackedBf16Linear(m1, {}, d, r));
+    TS_ASSIGN_OR_RETURN(l->m2_, MakePackedBf16Linear(m2, mb, r, c.d_ff));
   } else {
     TS_ASSIGN_OR_RETURN(l->m1_, MakeLinear(m1, {}, d, r, c.dense_kernel));
     TS_ASSIGN_OR_RETURN(l->m2_, MakeLinear(m2, mb, r, c.d_ff, c.dense_kernel));

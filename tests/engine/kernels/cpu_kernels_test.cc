@@ -9,9 +9,9 @@
 #include <tuple>
 #include <vector>
 
-#include "engine/kernels/bf16_linear.h"
 #include "engine/kernels/linear.h"
 #include "engine/kernels/onednn_linear.h"
+#include "engine/kernels/packed_linear.h"
 #include "engine/kernels/reference_kernels.h"
 #include "engine/kernels/vector_ops.h"
 
@@ -418,8 +418,24 @@ TEST(CpuKernelsTest, GemmAccumulateMatchesNaive) {
         want[r * ldy + j] = static_cast<float>(acc);
       }
     }
-    GemmAccumulate(x.data(), ldx, w.data(), ldw, k, n, y.data(), ldy, rows);
-    EXPECT_LT(MaxAbsDiff(y, want), 1e-4) << rows << "x" << k << "x" << n;
+    auto y32 = y;
+    GemmAccumulate(x.data(), ldx, w.data(), ldw, k, n, y32.data(), ldy, rows);
+    EXPECT_LT(MaxAbsDiff(y32, want), 1e-4) << rows << "x" << k << "x" << n;
+    // bf16 weights: against the same sums of the widened values.
+    std::vector<uint16_t> wb(w.size());
+    for (size_t i = 0; i < w.size(); ++i) wb[i] = FloatToBf16(w[i]);
+    auto want_b = y;
+    for (int r = 0; r < rows; ++r) {
+      for (int j = 0; j < n; ++j) {
+        double acc = want_b[r * ldy + j];
+        for (int c = 0; c < k; ++c)
+          acc += double(x[r * ldx + c]) * Bf16ToFloat(wb[c * ldw + j]);
+        want_b[r * ldy + j] = static_cast<float>(acc);
+      }
+    }
+    GemmAccumulate(x.data(), ldx, wb.data(), ldw, k, n, y.data(), ldy, rows);
+    EXPECT_LT(MaxAbsDiff(y, want_b), 1e-4)
+        << "bf16 " << rows << "x" << k << "x" << n;
   }
 }
 
@@ -504,23 +520,29 @@ TEST(Bf16LinearTest, MatchesReferenceOnRoundedWeights) {
   EXPECT_EQ(FloatToBf16(1.0f), 0x3F80);
   EXPECT_EQ(Bf16ToFloat(FloatToBf16(1.00390625f)), 1.0f);  // ties to even
   EXPECT_EQ(Bf16ToFloat(FloatToBf16(3.14159f)), 3.140625f);
-  for (auto [k, n] :
-       {std::pair<int, int>{1, 1}, {96, 6144}, {33, 45}, {64, 40}}) {
+  for (auto [k, n] : {std::pair<int, int>{1, 1},
+                      {96, 6144},
+                      {33, 45},
+                      {64, 40},
+                      {1024, 8 * 16 + 5}}) {
     auto w = Random(k * n, rng, 0.3f), b = Random(n, rng);
     std::vector<float> rounded(w.size());
     for (size_t i = 0; i < w.size(); ++i)
       rounded[i] = Bf16ToFloat(FloatToBf16(w[i]));
-    auto fast = MakeBf16Linear(w, b, k, n);
+    auto fast = MakePackedBf16Linear(w, b, k, n);
+    ASSERT_TRUE(fast.ok()) << fast.status();
     auto ref = MakeReferenceLinear(rounded, b, k, n);
-    EXPECT_EQ(fast->weight_bytes(), int64_t(k) * n * 2 + n * 4);
-    for (int m : {1, 3}) {
+    EXPECT_EQ((*fast)->weight_bytes(), int64_t(k) * n * 2 + n * 4);
+    // One row (panel pairs), tiles of several rows, and past one tile.
+    for (int m : {1, 3, 4, 13}) {
       auto x = Random(m * k, rng);
       std::vector<float> y1(m * n), y2(m * n);
-      ASSERT_TRUE(fast->Forward(x.data(), m, y1.data()).ok());
+      ASSERT_TRUE((*fast)->Forward(x.data(), m, y1.data()).ok());
       ASSERT_TRUE(ref->Forward(x.data(), m, y2.data()).ok());
       EXPECT_LT(MaxAbsDiff(y1, y2), 1e-4) << k << "x" << n;
     }
   }
+  EXPECT_FALSE(MakePackedBf16Linear({1, 2, 3}, {}, 2, 2).ok());
 }
 
 // ForwardColumns over consecutive ranges of whole groups (the last one ending
@@ -536,8 +558,9 @@ TEST(LinearColumnsTest, RangesOfColumnsMatchForward) {
     auto w = Random(k * n, rng, 0.3f), b = Random(n, rng);
     auto packed = MakeLinear(w, b, k, n, DenseKernel::kPacked);
     ASSERT_TRUE(packed.ok()) << packed.status();
-    auto bf16 = MakeBf16Linear(w, b, k, n);
-    for (Linear* linear : {packed->get(), bf16.get()}) {
+    auto bf16 = MakePackedBf16Linear(w, b, k, n);
+    ASSERT_TRUE(bf16.ok()) << bf16.status();
+    for (Linear* linear : {packed->get(), bf16->get()}) {
       const int64_t g = linear->column_group();
       ASSERT_GT(g, 0);
       const int64_t groups = (n + g - 1) / g;
