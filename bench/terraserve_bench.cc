@@ -58,6 +58,9 @@ ABSL_FLAG(
 ABSL_FLAG(bool, bf16_sparse_controller, false,
           "Hold Sparse FF controller weights in bf16 "
           "(EngineOptions::bf16_sparse_controller).");
+ABSL_FLAG(bool, bf16_output_layer, false,
+          "Hold the output layer's weights in bf16, both models "
+          "(EngineOptions::bf16_output_layer).");
 ABSL_FLAG(std::string, dense_kernels, "auto",
           "Comma-separated dense matmul kernels to run each config with: auto, "
           "onednn, packed (EngineOptions::dense_kernel). With more than one, "
@@ -414,6 +417,7 @@ absl::StatusOr<std::unique_ptr<engine::TerraformerEngine>> MakeEngine(
     const Variant& variant, int batch, int context) {
   engine::EngineOptions options;
   options.bf16_sparse_controller = absl::GetFlag(FLAGS_bf16_sparse_controller);
+  options.bf16_output_layer = absl::GetFlag(FLAGS_bf16_output_layer);
   options.num_threads = absl::GetFlag(FLAGS_threads);
   options.dense_kernel = variant.kernel;
   options.bf16_kv_cache = variant.bf16_kv_cache;

@@ -110,10 +110,17 @@ struct EngineOptions {
   // Changes logits slightly, so off by default.
   bool bf16_kv_cache = false;
   // Hold the Sparse FF controller weights (m1, m2) in bfloat16 and multiply
-  // them with the project's bf16 GEMV: half the bytes of the part of a sparse
-  // layer that every token reads in full. Changes logits slightly (argmax ties
-  // may flip), so off by default.
+  // them with the packed kernel (packed_linear.h) in f32 arithmetic: half the
+  // bytes of the part of a sparse layer that every token reads in full.
+  // Changes logits slightly (argmax ties may flip), so off by default.
   bool bf16_sparse_controller = false;
+  // Hold the output layer's weights (the dense projection, the tied
+  // embedding's transpose, or a factored layer's E) in bfloat16, multiplied
+  // by the packed kernel (packed_linear.h) with f32 arithmetic: half the bytes
+  // of the largest single weight every decode step reads (a quarter of the
+  // medium sparse model's bytes per token with the other bf16 options).
+  // Changes logits slightly, so off by default.
+  bool bf16_output_layer = false;
   // Threads each Step may use (the engine's kernels through ThreadTeam, and
   // oneDNN through OpenMP); 0 = OpenMP's default (OMP_NUM_THREADS, else one
   // per core in the affinity mask). On small machines shared with gRPC threads,

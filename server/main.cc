@@ -65,6 +65,14 @@ ABSL_FLAG(std::string, kv_cache_dtype, "f32",
           "Precision of cached keys and values: f32, or bf16 for half the "
           "bytes per position (faster decode at long contexts and large "
           "batches, slightly different logits).");
+ABSL_FLAG(bool, bf16_sparse_controller, false,
+          "Hold each Sparse FF controller's weights in bfloat16: half the "
+          "bytes every decode step reads of them (faster sparse decode, "
+          "slightly different logits; no effect on a dense FF).");
+ABSL_FLAG(bool, bf16_output_layer, false,
+          "Hold the output layer's weights in bfloat16: half the bytes of the "
+          "largest weight each decode step reads (faster decode, slightly "
+          "different logits).");
 ABSL_FLAG(
     int, engine_threads, 1,
     "Threads per engine step (oneDNN + kernels); 0 = one per core in the "
@@ -183,6 +191,9 @@ int main(int argc, char** argv) {
   options.engine.kv_cache_bytes = absl::GetFlag(FLAGS_kv_cache_bytes);
   options.engine.kv_block_size = absl::GetFlag(FLAGS_kv_block_size);
   options.engine.bf16_kv_cache = kv_dtype == "bf16";
+  options.engine.bf16_sparse_controller =
+      absl::GetFlag(FLAGS_bf16_sparse_controller);
+  options.engine.bf16_output_layer = absl::GetFlag(FLAGS_bf16_output_layer);
   options.engine.num_threads = absl::GetFlag(FLAGS_engine_threads);
   options.engine.dummy_weights = absl::GetFlag(FLAGS_dummy_weights);
   options.security.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);

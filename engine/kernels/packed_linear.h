@@ -32,7 +32,8 @@ absl::StatusOr<std::unique_ptr<Linear>> MakePackedLinear(
 // the bias and all arithmetic stay f32, each 16-value load widened in
 // registers for every row it feeds. oneDNN 2.6 has no f32 x bf16 matmul, and
 // for a few rows the cost is reading W, so halving its bytes nearly halves
-// the time: the Sparse FF controller (EngineOptions::bf16_sparse_controller).
+// the time: the Sparse FF controller (EngineOptions::bf16_sparse_controller)
+// and the output layer (EngineOptions::bf16_output_layer).
 absl::StatusOr<std::unique_ptr<Linear>> MakePackedBf16Linear(
     const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,
     int64_t n);

@@ -5,13 +5,14 @@
 
 #include "engine/base/status_macros.h"
 #include "engine/base/thread_team.h"
+#include "engine/kernels/packed_linear.h"
 #include "engine/kernels/vector_ops.h"
 
 namespace terraserve::engine {
 
 absl::StatusOr<std::unique_ptr<FactoredDense>> FactoredDense::Load(
     WeightSource& loader, const std::string& prefix, int modules, int d_in,
-    int d_out, DenseKernel kernel) {
+    int d_out, DenseKernel kernel, bool bf16_e) {
   auto layer = std::make_unique<FactoredDense>();
   layer->S_ = modules;
   layer->d_in_ = d_in;
@@ -20,7 +21,8 @@ absl::StatusOr<std::unique_ptr<FactoredDense>> FactoredDense::Load(
   TS_ASSIGN_OR_RETURN(layer->D_, loader.Take(prefix + ".D", {modules, d_in}));
   TS_ASSIGN_OR_RETURN(auto e, loader.Take(prefix + ".E", {d_in, mo}));
   TS_ASSIGN_OR_RETURN(layer->bias_, loader.Take(prefix + ".bias", {d_out}));
-  TS_ASSIGN_OR_RETURN(layer->E_, MakeLinear(e, {}, d_in, mo, kernel));
+  TS_ASSIGN_OR_RETURN(layer->E_, bf16_e ? MakePackedBf16Linear(e, {}, d_in, mo)
+                                        : MakeLinear(e, {}, d_in, mo, kernel));
   return layer;
 }
 

@@ -23,10 +23,11 @@ namespace terraserve::engine {
 class FactoredDense {
  public:
   // Loads `<prefix>.D` [S, d_in], `<prefix>.E` [d_in, d_out / S],
-  // `<prefix>.bias` [d_out].
+  // `<prefix>.bias` [d_out]. E is multiplied by `kernel`, or held in bf16
+  // (MakePackedBf16Linear) if `bf16_e`.
   static absl::StatusOr<std::unique_ptr<FactoredDense>> Load(
       WeightSource& loader, const std::string& prefix, int modules, int d_in,
-      int d_out, DenseKernel kernel);
+      int d_out, DenseKernel kernel, bool bf16_e = false);
   // x: [rows, d_in] -> y: [rows, d_out]. Uses the kModuleRows slot.
   absl::Status Forward(const float* x, int64_t rows, Scratch* scratch,
                        float* y);

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "engine/base/status_macros.h"
 #include "engine/kernels/cpu_kernels.h"
+#include "engine/kernels/packed_linear.h"
 #include "engine/kernels/vector_ops.h"
 #include "engine/layers/attention_sublayer.h"
 #include "engine/layers/ff_sublayer.h"
@@ -55,25 +56,31 @@ absl::StatusOr<std::unique_ptr<TerraformerModel>> TerraformerModel::Load(
   }
   TS_ASSIGN_OR_RETURN(m->final_scale_, loader.Take("final_ln.scale", {d}));
   TS_ASSIGN_OR_RETURN(m->final_bias_, loader.Take("final_ln.bias", {d}));
+  // The output projection [d, vocab], in bf16 if asked.
+  auto output_linear = [&](const std::vector<float>& w,
+                           const std::vector<float>& b)
+      -> absl::StatusOr<std::unique_ptr<Linear>> {
+    if (c.bf16_output_layer) return MakePackedBf16Linear(w, b, d, c.vocab_size);
+    return MakeLinear(w, b, d, c.vocab_size, c.dense_kernel);
+  };
   if (c.output == OutputKind::kDense) {
     TS_ASSIGN_OR_RETURN(auto w,
                         loader.Take("output.proj.weight", {d, c.vocab_size}));
     TS_ASSIGN_OR_RETURN(auto b,
                         loader.Take("output.proj.bias", {c.vocab_size}));
-    TS_ASSIGN_OR_RETURN(m->out_linear_,
-                        MakeLinear(w, b, d, c.vocab_size, c.dense_kernel));
+    TS_ASSIGN_OR_RETURN(m->out_linear_, output_linear(w, b));
   } else if (c.output == OutputKind::kTied) {
     std::vector<float> t(m->embed_.size());
     for (int v = 0; v < c.vocab_size; ++v) {
       for (int i = 0; i < d; ++i)
         t[int64_t(i) * c.vocab_size + v] = m->embed_[int64_t(v) * d + i];
     }
-    TS_ASSIGN_OR_RETURN(m->out_linear_,
-                        MakeLinear(t, {}, d, c.vocab_size, c.dense_kernel));
+    TS_ASSIGN_OR_RETURN(m->out_linear_, output_linear(t, {}));
   } else {
     TS_ASSIGN_OR_RETURN(
-        m->out_fd_, FactoredDense::Load(loader, "output.proj", c.loss_modules,
-                                        d, c.vocab_size, c.dense_kernel));
+        m->out_fd_,
+        FactoredDense::Load(loader, "output.proj", c.loss_modules, d,
+                            c.vocab_size, c.dense_kernel, c.bf16_output_layer));
   }
   TS_RETURN_IF_ERROR(loader.CheckAllUsed());
   m->parameter_count_ = loader.elements_taken();

@@ -71,7 +71,7 @@ class ParityTest : public ::testing::TestWithParam<std::string> {
     ASSERT_OK_AND_ASSIGN(config_, ModelConfig::FromJson(ss.str()));
     ASSERT_OK_AND_ASSIGN(weights_,
                          SafetensorsFile::Open(dir + "/model.safetensors"));
-    ASSERT_OK_AND_ASSIGN(engine_, MakeEngine(DenseKernel::kAuto));
+    ASSERT_OK_AND_ASSIGN(engine_, MakeEngine({}));
     ASSERT_OK_AND_ASSIGN(parity_,
                          SafetensorsFile::Open(ParityDir() + "/" + GetParam() +
                                                "/parity.safetensors"));
@@ -92,12 +92,10 @@ class ParityTest : public ::testing::TestWithParam<std::string> {
     ASSERT_FALSE(cases_.empty());
   }
 
+  // An engine with `options` but small KV blocks (sequences span several).
   absl::StatusOr<std::unique_ptr<TerraformerEngine>> MakeEngine(
-      DenseKernel kernel, bool bf16_kv_cache = false) {
-    EngineOptions options;
-    options.kv_block_size = 4;  // small blocks: sequences span several
-    options.dense_kernel = kernel;
-    options.bf16_kv_cache = bf16_kv_cache;
+      EngineOptions options) {
+    options.kv_block_size = 4;
     WeightLoader loader(weights_.get());
     return TerraformerEngine::Create(config_, loader, nullptr, options,
                                      GetParam());
@@ -149,6 +147,27 @@ class ParityTest : public ::testing::TestWithParam<std::string> {
     engine_->RemoveSequence(id);
   }
 
+  // Runs every case, decode and chunked prefill, with a bf16 option on:
+  // rounding to bf16 (8 significant bits) moves the logits by far less than
+  // the tolerance here, while a wrong block, head, position or column would
+  // not. Where a Sparse FF controller comes after the change it can flip a
+  // unit's argmax and move the logits by more, so there the greedy tokens
+  // must agree instead.
+  void ExpectBf16Close(const EngineOptions& options, bool controller_after,
+                       const std::string& what) {
+    ASSERT_OK_AND_ASSIGN(engine_, MakeEngine(options));
+    tolerance_ = 0.05f;
+    count_argmax_ = controller_after && config_.ff == FfKind::kSparse;
+    for (const Case& c : cases_) {
+      RunChunked(c, 1, 30, what + " decode");
+      RunChunked(c, 6, 31, what + " chunked prefill");
+    }
+    if (count_argmax_) {
+      EXPECT_GE(argmax_agree_, 0.9 * argmax_total_)
+          << argmax_agree_ << " of " << argmax_total_;
+    }
+  }
+
   ModelConfig config_;
   std::unique_ptr<SafetensorsFile> weights_;
   std::unique_ptr<TerraformerEngine> engine_;
@@ -185,7 +204,9 @@ TEST_P(ParityTest, SparseFfPathsAgree) {
 TEST_P(ParityTest, BothDenseKernels) {
   // kAuto picks one per CPU; the other must agree too.
   for (DenseKernel kernel : {DenseKernel::kOnednn, DenseKernel::kPacked}) {
-    ASSERT_OK_AND_ASSIGN(engine_, MakeEngine(kernel));
+    EngineOptions options;
+    options.dense_kernel = kernel;
+    ASSERT_OK_AND_ASSIGN(engine_, MakeEngine(options));
     const std::string what =
         "dense kernel " + std::to_string(static_cast<int>(kernel));
     for (const Case& c : cases_) {
@@ -196,21 +217,16 @@ TEST_P(ParityTest, BothDenseKernels) {
 }
 
 TEST_P(ParityTest, Bf16KvCacheStaysClose) {
-  // Keys and values rounded to bf16 (8 significant bits) move the logits by
-  // far less than this, while a wrong block, head or position would not. After
-  // a Sparse FF controller the small change can flip a unit's argmax and move
-  // the logits by more, so there the greedy tokens must agree instead.
-  ASSERT_OK_AND_ASSIGN(engine_, MakeEngine(DenseKernel::kAuto, true));
-  tolerance_ = 0.05f;
-  count_argmax_ = config_.ff == FfKind::kSparse;
-  for (const Case& c : cases_) {
-    RunChunked(c, 1, 30, "bf16 KV decode");
-    RunChunked(c, 6, 31, "bf16 KV chunked prefill");
-  }
-  if (count_argmax_) {
-    EXPECT_GE(argmax_agree_, 0.9 * argmax_total_)
-        << argmax_agree_ << " of " << argmax_total_;
-  }
+  EngineOptions options;
+  options.bf16_kv_cache = true;
+  ExpectBf16Close(options, /*controller_after=*/true, "bf16 KV");
+}
+
+TEST_P(ParityTest, Bf16OutputLayerStaysClose) {
+  // The output layer is the last: no controller sees its change.
+  EngineOptions options;
+  options.bf16_output_layer = true;
+  ExpectBf16Close(options, /*controller_after=*/false, "bf16 output layer");
 }
 
 TEST_P(ParityTest, MixedBatch) {
