@@ -92,7 +92,7 @@ void BM_Bf16Matmul(benchmark::State& state) {
             });
 }
 BENCHMARK(BM_Bf16Matmul)
-    ->ArgsProduct({{1, 4, 16}, {1024}, {4096}})
+    ->ArgsProduct({{1, 4, 16, 64}, {1024}, {4096}})
     ->Args({4, 1024, 8000})
     ->Args({1, 1024, 96})
     ->Args({1, 96, 6144})
