@@ -108,17 +108,28 @@ void BM_ReferenceMatmul(benchmark::State& state) {
 }
 BENCHMARK(BM_ReferenceMatmul)->Args({1024, 1024});
 
+// range(0) = 1: bf16 rows (EngineOptions::bf16_sparse_ff_rows).
 void BM_SparseFfRow(benchmark::State& state) {
+  const bool bf16 = state.range(0) != 0;
   const int d = 1024, block = 64, n_blocks = 96, layers = 4;
   const int64_t layer_floats = int64_t(n_blocks) * block * d;
-  // Four layers' weights (200 MB, on huge pages as SparseFf holds them), used
-  // in turn, and a new choice of units each call, as each token makes: the
-  // chosen rows come from memory, as in a model's decode step.
+  // Four layers' weights (200 MB in f32, on huge pages as SparseFf holds
+  // them), used in turn, and a new choice of units each call, as each token
+  // makes: the chosen rows come from memory, as in a model's decode step.
+  // Only the precision the case reads is built.
   const auto r1 = Random(layer_floats), r2 = Random(layer_floats);
-  HugePageVector<float> w1t(layers * layer_floats), w2(layers * layer_floats);
-  for (int l = 0; l < layers; ++l) {
-    std::copy(r1.begin(), r1.end(), w1t.begin() + l * layer_floats);
-    std::copy(r2.begin(), r2.end(), w2.begin() + l * layer_floats);
+  const int64_t total = layers * layer_floats;
+  HugePageVector<float> w1t(bf16 ? 0 : total), w2(bf16 ? 0 : total);
+  HugePageVector<uint16_t> w1t16(bf16 ? total : 0), w216(bf16 ? total : 0);
+  for (int64_t i = 0; i < total; ++i) {
+    const float a = r1[i % layer_floats], b = r2[i % layer_floats];
+    if (bf16) {
+      w1t16[i] = FloatToBf16(a);
+      w216[i] = FloatToBf16(b);
+    } else {
+      w1t[i] = a;
+      w2[i] = b;
+    }
   }
   auto b2 = Random(d), x = Random(d);
   std::vector<std::vector<int32_t>> choices(256,
@@ -131,15 +142,23 @@ void BM_SparseFfRow(benchmark::State& state) {
   size_t call = 0;
   for (auto _ : state) {
     const int64_t at = (call % layers) * layer_floats;
-    SparseFfWeights w{w1t.data() + at, w2.data() + at, b2.data(), d,
-                      n_blocks,        block};
+    SparseFfWeights w{nullptr,   nullptr, nullptr,  nullptr,
+                      b2.data(), d,       n_blocks, block};
+    if (bf16) {
+      w.w1t_bf16 = w1t16.data() + at;
+      w.w2_bf16 = w216.data() + at;
+    } else {
+      w.w1t = w1t.data() + at;
+      w.w2 = w2.data() + at;
+    }
     kernels::SparseFfRows(x.data(), 1, choices[call++ % choices.size()].data(),
                           nullptr, w, y.data());
     benchmark::DoNotOptimize(y.data());
   }
-  state.SetBytesProcessed(state.iterations() * 2LL * n_blocks * d * 4);
+  state.SetBytesProcessed(state.iterations() * 2LL * n_blocks * d *
+                          (bf16 ? 2 : 4));
 }
-BENCHMARK(BM_SparseFfRow);
+BENCHMARK(BM_SparseFfRow)->Arg(0)->Arg(1);
 
 void BM_CausalConv(benchmark::State& state) {
   // One layer's call at batch 1: Q and K (3x3) and V (3x1) in one fork/join.

@@ -58,6 +58,9 @@ ABSL_FLAG(
 ABSL_FLAG(bool, bf16_sparse_controller, false,
           "Hold Sparse FF controller weights in bf16 "
           "(EngineOptions::bf16_sparse_controller).");
+ABSL_FLAG(bool, bf16_sparse_ff_rows, false,
+          "Hold Sparse FF W1 / W2 rows in bf16 "
+          "(EngineOptions::bf16_sparse_ff_rows).");
 ABSL_FLAG(bool, bf16_output_layer, false,
           "Hold the output layer's weights in bf16, both models "
           "(EngineOptions::bf16_output_layer).");
@@ -194,6 +197,7 @@ struct FfLayers {
 
 absl::StatusOr<FfLayers> LoadFfLayers(engine::ModelConfig c) {
   c.bf16_sparse_controller = absl::GetFlag(FLAGS_bf16_sparse_controller);
+  c.bf16_sparse_ff_rows = absl::GetFlag(FLAGS_bf16_sparse_ff_rows);
   engine::RandomWeights weights(2);
   FfLayers f;
   f.d = c.d_model;
@@ -417,6 +421,7 @@ absl::StatusOr<std::unique_ptr<engine::TerraformerEngine>> MakeEngine(
     const Variant& variant, int batch, int context) {
   engine::EngineOptions options;
   options.bf16_sparse_controller = absl::GetFlag(FLAGS_bf16_sparse_controller);
+  options.bf16_sparse_ff_rows = absl::GetFlag(FLAGS_bf16_sparse_ff_rows);
   options.bf16_output_layer = absl::GetFlag(FLAGS_bf16_output_layer);
   options.num_threads = absl::GetFlag(FLAGS_threads);
   options.dense_kernel = variant.kernel;

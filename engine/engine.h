@@ -114,6 +114,10 @@ struct EngineOptions {
   // bytes of the part of a sparse layer that every token reads in full.
   // Changes logits slightly (argmax ties may flip), so off by default.
   bool bf16_sparse_controller = false;
+  // Hold the Sparse FF layers' W1 and W2 rows, of which a token reads one
+  // chosen unit's pair per block, in bfloat16: half those bytes. Changes
+  // logits slightly, so off by default.
+  bool bf16_sparse_ff_rows = false;
   // Hold the output layer's weights (the dense projection, the tied
   // embedding's transpose, or a factored layer's E) in bfloat16, multiplied
   // by the packed kernel (packed_linear.h) with f32 arithmetic: half the bytes

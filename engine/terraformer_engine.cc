@@ -44,6 +44,7 @@ absl::StatusOr<std::unique_ptr<TerraformerEngine>> TerraformerEngine::Create(
   if (options.num_threads > 0) omp_set_num_threads(options.num_threads);
   ModelConfig model_config = config;
   model_config.bf16_sparse_controller = options.bf16_sparse_controller;
+  model_config.bf16_sparse_ff_rows = options.bf16_sparse_ff_rows;
   model_config.bf16_output_layer = options.bf16_output_layer;
   model_config.dense_kernel = options.dense_kernel;
   TS_ASSIGN_OR_RETURN(e->model_, TerraformerModel::Load(model_config, weights));

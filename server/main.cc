@@ -69,6 +69,10 @@ ABSL_FLAG(bool, bf16_sparse_controller, false,
           "Hold each Sparse FF controller's weights in bfloat16: half the "
           "bytes every decode step reads of them (faster sparse decode, "
           "slightly different logits; no effect on a dense FF).");
+ABSL_FLAG(bool, bf16_sparse_ff_rows, false,
+          "Hold each Sparse FF layer's W1 and W2 rows in bfloat16: half the "
+          "bytes of the rows a decode step gathers (faster sparse decode, "
+          "slightly different logits; no effect on a dense FF).");
 ABSL_FLAG(bool, bf16_output_layer, false,
           "Hold the output layer's weights in bfloat16: half the bytes of the "
           "largest weight each decode step reads (faster decode, slightly "
@@ -193,6 +197,7 @@ int main(int argc, char** argv) {
   options.engine.bf16_kv_cache = kv_dtype == "bf16";
   options.engine.bf16_sparse_controller =
       absl::GetFlag(FLAGS_bf16_sparse_controller);
+  options.engine.bf16_sparse_ff_rows = absl::GetFlag(FLAGS_bf16_sparse_ff_rows);
   options.engine.bf16_output_layer = absl::GetFlag(FLAGS_bf16_output_layer);
   options.engine.num_threads = absl::GetFlag(FLAGS_engine_threads);
   options.engine.dummy_weights = absl::GetFlag(FLAGS_dummy_weights);

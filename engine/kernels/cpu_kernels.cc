@@ -71,14 +71,17 @@ void Embed(const float* table, const float* pos_table, const int32_t* ids,
 
 namespace {
 
-// Blocks [b0, b1) of one row: h[b] = relu(x . chosen W1 row) * scale.
+// Blocks [b0, b1) of one row: h[b] = relu(x . chosen W1 row) * scale, the
+// rows w1t being f32 or bf16.
+template <typename T>
 void SparseFfDots(const float* x, const int32_t* idx, const float* probs,
-                  const SparseFfWeights& w, int b0, int b1, float* h) {
+                  const T* w1t, const SparseFfWeights& w, int b0, int b1,
+                  float* h) {
   // Each chosen row is its own short stream that the hardware prefetcher
   // finds only after its first lines: two rows are read side by side, and
   // the next two are requested while they are summed.
   auto w1_row = [&](int b) {
-    return w.w1t + (int64_t(b) * w.block + idx[b]) * w.d;
+    return w1t + (int64_t(b) * w.block + idx[b]) * w.d;
   };
   auto finish = [&](int b, float v) {
     h[b] = v > 0 ? (probs != nullptr ? v * probs[b] : v) : 0.0f;
@@ -94,11 +97,13 @@ void SparseFfDots(const float* x, const int32_t* idx, const float* probs,
   if (b < b1) finish(b, Dot(x, w1_row(b), w.d));
 }
 
-// One row: y += sum over blocks [b0, b1) of h[b] * chosen W2 row.
-void SparseFfSums(const int32_t* idx, const float* h, const SparseFfWeights& w,
-                  int b0, int b1, float* y) {
+// One row: y += sum over blocks [b0, b1) of h[b] * chosen W2 row (f32 or
+// bf16 rows w2).
+template <typename T>
+void SparseFfSums(const int32_t* idx, const float* h, const T* w2,
+                  const SparseFfWeights& w, int b0, int b1, float* y) {
   auto w2_row = [&](int b) {
-    return w.w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d;
+    return w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d;
   };
   // The blocks whose unit fired (ReLU zeroes about half), two at a time,
   // the next two requested while these are added.
@@ -117,6 +122,25 @@ void SparseFfSums(const int32_t* idx, const float* h, const SparseFfWeights& w,
     Axpy2(h[p], w2_row(p), h[q], w2_row(q), y, w.d);
   }
   if (i < n) Axpy(h[live[i]], w2_row(live[i]), y, w.d);
+}
+
+// The dots and the sums on whichever rows w holds.
+void SparseFfDots(const float* x, const int32_t* idx, const float* probs,
+                  const SparseFfWeights& w, int b0, int b1, float* h) {
+  if (w.w1t_bf16 != nullptr) {
+    SparseFfDots(x, idx, probs, w.w1t_bf16, w, b0, b1, h);
+  } else {
+    SparseFfDots(x, idx, probs, w.w1t, w, b0, b1, h);
+  }
+}
+
+void SparseFfSums(const int32_t* idx, const float* h, const SparseFfWeights& w,
+                  int b0, int b1, float* y) {
+  if (w.w2_bf16 != nullptr) {
+    SparseFfSums(idx, h, w.w2_bf16, w, b0, b1, y);
+  } else {
+    SparseFfSums(idx, h, w.w2, w, b0, b1, y);
+  }
 }
 
 }  // namespace

@@ -88,11 +88,14 @@ struct AttentionJob {
 // Sparse FF weights laid out for the gather kernel: unit u = b * N + e of block
 // b, element e. w1t row u (d floats) is w1[:, b, e]; w2 row e * n_blocks + b (d
 // floats) is w2[e, b, :], exactly the stored layout, so both rows are read in
-// place.
+// place. The rows are f32 (w1t, w2) or bfloat16 (w1t_bf16, w2_bf16, the same
+// layout), whichever pair is set.
 struct SparseFfWeights {
   const float* w1t = nullptr;  // [n_blocks * block, d]
   const float* w2 = nullptr;   // [block, n_blocks, d]
-  const float* b2 = nullptr;   // [d]
+  const uint16_t* w1t_bf16 = nullptr;
+  const uint16_t* w2_bf16 = nullptr;
+  const float* b2 = nullptr;  // [d]
   int d = 0;
   int n_blocks = 0;
   int block = 0;

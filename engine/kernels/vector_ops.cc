@@ -19,9 +19,6 @@ int64_t ArgmaxScalar(const float* x, int64_t n) {
   return best;
 }
 
-inline float ToFloat(float v) { return v; }
-inline float ToFloat(uint16_t v) { return Bf16ToFloat(v); }
-
 // Scalar GEMV for columns [from, n) of f32 or bf16 weights: the tail of the
 // vector paths.
 template <typename T>
@@ -29,7 +26,8 @@ void GemvTail(const float* x, const T* w, int64_t k, int64_t n, int64_t ldw,
               int64_t from, float* y) {
   for (int64_t j = from; j < n; ++j) {
     float acc = y[j];
-    for (int64_t c = 0; c < k; ++c) acc += x[c] * ToFloat(w[c * ldw + j]);
+    for (int64_t c = 0; c < k; ++c)
+      acc += x[c] * internal::ToFloat(w[c * ldw + j]);
     y[j] = acc;
   }
 }
@@ -137,16 +135,6 @@ void Gemv256(const float* x, const T* w, int64_t k, int64_t n, int64_t ldw,
 
 }  // namespace
 
-void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
-                 int64_t n, float* out) {
-  for (int64_t r = 0; r < n_rows; ++r) {
-    const uint16_t* row = rows + r * n;
-    float sum = internal::HorizontalSum(internal::DotLanes(a, row, n));
-    for (int64_t i = n - n % 8; i < n; ++i) sum += a[i] * Bf16ToFloat(row[i]);
-    out[r] = sum;
-  }
-}
-
 void GemvAccumulateBf16(const float* x, const uint16_t* w, int64_t k, int64_t n,
                         int64_t ldw, float* y) {
   Gemv256(x, w, k, n, ldw, y);
@@ -246,15 +234,6 @@ float ExpShifted(float* x, int64_t n, float shift) {
     total += (x[i] = v < -87.0f ? 0.0f : std::exp(v));
   }
   return total;
-}
-
-void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
-                 int64_t n, float* out) {
-  for (int64_t r = 0; r < n_rows; ++r) {
-    float sum = 0;
-    for (int64_t i = 0; i < n; ++i) sum += a[i] * Bf16ToFloat(rows[r * n + i]);
-    out[r] = sum;
-  }
 }
 
 void GemvAccumulateBf16(const float* x, const uint16_t* w, int64_t k, int64_t n,
@@ -439,6 +418,11 @@ void GemmAccumulateT(const float* x, int64_t ldx, const T* w, int64_t ldw,
 }
 
 }  // namespace
+
+void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
+                 int64_t n, float* out) {
+  for (int64_t r = 0; r < n_rows; ++r) out[r] = Dot(a, rows + r * n, n);
+}
 
 void GemmAccumulate(const float* x, int64_t ldx, const float* w, int64_t ldw,
                     int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows) {

@@ -9,7 +9,15 @@
 
 #include <cstdint>
 
+#include "engine/kernels/bf16.h"
+
 namespace terraserve::engine {
+
+namespace internal {
+// An f32 value from f32 or bf16 storage.
+inline float ToFloat(float v) { return v; }
+inline float ToFloat(uint16_t v) { return Bf16ToFloat(v); }
+}  // namespace internal
 
 // Which instruction set these were compiled for: "avx512", "avx2" or "scalar".
 const char* VectorIsa();
@@ -93,9 +101,10 @@ float MaxOf(const float* x, int64_t n);
 // x[0] does). The Sparse FF controller's per-block choice.
 int64_t ArgmaxFirst(const float* x, int64_t n);
 
-// Asks for the cache lines of p[0:n] ahead of their use.
-inline void Prefetch(const float* p, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16)
+// Asks for the cache lines of p[0:n] (f32 or bf16) ahead of their use.
+template <typename T>
+inline void Prefetch(const T* p, int64_t n) {
+  for (int64_t i = 0; i < n; i += 64 / int64_t(sizeof(T)))
     _mm_prefetch(reinterpret_cast<const char*>(p + i), _MM_HINT_T0);
 }
 
@@ -144,6 +153,25 @@ inline __m256 DotLanes(const float* a, const T* b, int64_t n) {
 }
 
 }  // namespace internal
+
+// sum_i a[i] * b[i] over bfloat16 b, widened in registers (8 lanes in both
+// builds: 16 measured no faster on attention's bf16 rows).
+inline float Dot(const float* a, const uint16_t* b, int64_t n) {
+  float sum = internal::HorizontalSum(internal::DotLanes(a, b, n));
+  for (int64_t i = n - n % 8; i < n; ++i) sum += a[i] * Bf16ToFloat(b[i]);
+  return sum;
+}
+
+// y[i] += alpha * x[i] over bfloat16 x.
+inline void Axpy(float alpha, const uint16_t* x, float* y, int64_t n) {
+  const __m256 va = _mm256_set1_ps(alpha);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, internal::Widen8(x + i),
+                                            _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += alpha * Bf16ToFloat(x[i]);
+}
 #endif
 
 #if defined(__AVX512F__)
@@ -207,43 +235,48 @@ inline void Axpy(float alpha, const float* x, float* y, int64_t n) {
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
-// out[0] = a . b0, out[1] = a . b1: two rows read side by side, two memory
-// streams at once (Sparse FF's chosen rows, each a short stream the hardware
-// prefetcher finds late).
-inline void Dot2(const float* a, const float* b0, const float* b1, int64_t n,
+// out[0] = a . b0, out[1] = a . b1 (f32 or bf16 rows): two rows read side by
+// side, two memory streams at once (Sparse FF's chosen rows, each a short
+// stream the hardware prefetcher finds late).
+template <typename T>
+inline void Dot2(const float* a, const T* b0, const T* b1, int64_t n,
                  float* out) {
+  using internal::Load8;
   __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
   __m256 t0 = _mm256_setzero_ps(), t1 = _mm256_setzero_ps();
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m256 a0 = _mm256_loadu_ps(a + i), a1 = _mm256_loadu_ps(a + i + 8);
-    s0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b0 + i), s0);
-    t0 = _mm256_fmadd_ps(a0, _mm256_loadu_ps(b1 + i), t0);
-    s1 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b0 + i + 8), s1);
-    t1 = _mm256_fmadd_ps(a1, _mm256_loadu_ps(b1 + i + 8), t1);
+    s0 = _mm256_fmadd_ps(a0, Load8(b0 + i), s0);
+    t0 = _mm256_fmadd_ps(a0, Load8(b1 + i), t0);
+    s1 = _mm256_fmadd_ps(a1, Load8(b0 + i + 8), s1);
+    t1 = _mm256_fmadd_ps(a1, Load8(b1 + i + 8), t1);
   }
   float u0 = internal::HorizontalSum(_mm256_add_ps(s0, s1));
   float u1 = internal::HorizontalSum(_mm256_add_ps(t0, t1));
   for (; i < n; ++i) {
-    u0 += a[i] * b0[i];
-    u1 += a[i] * b1[i];
+    u0 += a[i] * internal::ToFloat(b0[i]);
+    u1 += a[i] * internal::ToFloat(b1[i]);
   }
   out[0] = u0;
   out[1] = u1;
 }
 
-// y[i] += h0 * x0[i] + h1 * x1[i]: two rows side by side, y loaded and stored
-// once for both.
-inline void Axpy2(float h0, const float* x0, float h1, const float* x1,
-                  float* y, int64_t n) {
+// y[i] += h0 * x0[i] + h1 * x1[i] (f32 or bf16 rows): two rows side by side,
+// y loaded and stored once for both.
+template <typename T>
+inline void Axpy2(float h0, const T* x0, float h1, const T* x1, float* y,
+                  int64_t n) {
+  using internal::Load8;
   const __m256 v0 = _mm256_set1_ps(h0), v1 = _mm256_set1_ps(h1);
   int64_t i = 0;
   for (; i + 8 <= n; i += 8) {
-    __m256 acc =
-        _mm256_fmadd_ps(v0, _mm256_loadu_ps(x0 + i), _mm256_loadu_ps(y + i));
-    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(v1, _mm256_loadu_ps(x1 + i), acc));
+    __m256 acc = _mm256_fmadd_ps(v0, Load8(x0 + i), _mm256_loadu_ps(y + i));
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(v1, Load8(x1 + i), acc));
   }
-  for (; i < n; ++i) y[i] += h0 * x0[i] + h1 * x1[i];
+  for (; i < n; ++i) {
+    y[i] += h0 * internal::ToFloat(x0[i]) + h1 * internal::ToFloat(x1[i]);
+  }
 }
 
 #else
@@ -258,18 +291,30 @@ inline void Axpy(float alpha, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
+inline float Dot(const float* a, const uint16_t* b, int64_t n) {
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += a[i] * Bf16ToFloat(b[i]);
+  return sum;
+}
+
+inline void Axpy(float alpha, const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * Bf16ToFloat(x[i]);
+}
+
 #endif
 
 #if defined(__AVX512F__) || !(defined(__AVX2__) && defined(__FMA__))
 // The pair as two single-row calls where only those are vectorised.
-inline void Dot2(const float* a, const float* b0, const float* b1, int64_t n,
+template <typename T>
+inline void Dot2(const float* a, const T* b0, const T* b1, int64_t n,
                  float* out) {
   out[0] = Dot(a, b0, n);
   out[1] = Dot(a, b1, n);
 }
 
-inline void Axpy2(float h0, const float* x0, float h1, const float* x1,
-                  float* y, int64_t n) {
+template <typename T>
+inline void Axpy2(float h0, const T* x0, float h1, const T* x1, float* y,
+                  int64_t n) {
   Axpy(h0, x0, y, n);
   Axpy(h1, x1, y, n);
 }

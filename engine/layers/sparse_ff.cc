@@ -44,23 +44,51 @@ absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(
     for (int u = 0; u < c.d_ff; ++u)
       l->w1t_[int64_t(u) * d + i] = w1[int64_t(i) * c.d_ff + u];
   }
-  l->gather_ = {l->w1t_.data(), l->w2_rows_.data(), l->b2_.data(), d, d1, N};
+  l->gather_ = {l->w1t_.data(),
+                l->w2_rows_.data(),
+                nullptr,
+                nullptr,
+                l->b2_.data(),
+                d,
+                d1,
+                N};
+  if (c.bf16_sparse_ff_rows) {
+    // Rounded once; the GEMM path, if built later, widens them back, so both
+    // paths multiply the same values.
+    auto narrow = [](HugePageVector<float>& from,
+                     HugePageVector<uint16_t>& to) {
+      to.resize(from.size());
+      std::transform(from.begin(), from.end(), to.begin(), FloatToBf16);
+      HugePageVector<float>().swap(from);
+    };
+    narrow(l->w1t_, l->w1t_bf16_);
+    narrow(l->w2_rows_, l->w2_bf16_);
+    l->gather_.w1t = l->gather_.w2 = nullptr;
+    l->gather_.w1t_bf16 = l->w1t_bf16_.data();
+    l->gather_.w2_bf16 = l->w2_bf16_.data();
+  }
   // The masked GEMM's copy of the FF weights (as large again as the gather's)
   // only where kAuto can choose it; a caller forcing it gets it built then.
   if (N < kGatherMinBlock) TS_RETURN_IF_ERROR(l->BuildGemmWeights());
   return l;
 }
 
+float SparseFf::RowValue(bool w2, int64_t i) const {
+  const auto& f = w2 ? w2_rows_ : w1t_;
+  return f.empty() ? Bf16ToFloat((w2 ? w2_bf16_ : w1t_bf16_)[i]) : f[i];
+}
+
 absl::Status SparseFf::BuildGemmWeights() {
   const int64_t f = int64_t(n_blocks_) * block_;
-  std::vector<float> w1(w1t_.size());  // [d, f], back from the gather's [f, d]
+  std::vector<float> w1(f * d_);  // [d, f], back from the gather's [f, d]
   for (int64_t u = 0; u < f; ++u) {
-    for (int i = 0; i < d_; ++i) w1[i * f + u] = w1t_[u * d_ + i];
+    for (int i = 0; i < d_; ++i) w1[i * f + u] = RowValue(false, u * d_ + i);
   }
   TS_ASSIGN_OR_RETURN(w1_, MakeLinear(w1, {}, d_, f, dense_kernel_));
   // The GEMM path multiplies hidden units permuted to w2's stored (e, b) row
   // order, which is the gather's row order too.
-  const std::vector<float> w2(w2_rows_.begin(), w2_rows_.end());
+  std::vector<float> w2(f * d_);
+  for (int64_t i = 0; i < f * d_; ++i) w2[i] = RowValue(true, i);
   TS_ASSIGN_OR_RETURN(w2_, MakeLinear(w2, b2_, f, d_, dense_kernel_));
   return absl::OkStatus();
 }
@@ -154,8 +182,10 @@ absl::Status SparseFf::Forward(const float* x, int64_t rows, Scratch* scratch,
 }
 
 int64_t SparseFf::decode_bytes_per_token() const {
+  const int64_t row_bytes = w1t_bf16_.empty() ? 4 : 2;
   return m1_->weight_bytes() + m2_->weight_bytes()  // controller, read in full
-         + (2 * int64_t(n_blocks_) * d_ + d_) * 4;  // the chosen rows + b2
+         + 2 * int64_t(n_blocks_) * d_ * row_bytes  // the chosen rows
+         + d_ * 4;                                  // b2
 }
 
 int64_t SparseFf::decode_macs_per_token() const {

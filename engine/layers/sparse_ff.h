@@ -62,6 +62,9 @@ class SparseFf {
                           float* y);
   // w1_ and w2_ from the gather layout.
   absl::Status BuildGemmWeights();
+  // Element i of the gather's W1 (w2 false) or W2 rows as f32, whichever
+  // precision they are held in.
+  float RowValue(bool w2, int64_t i) const;
 
   int d_ = 0, n_blocks_ = 0, block_ = 0, lowrank_ = 0;
   bool multiply_ = false;
@@ -73,7 +76,9 @@ class SparseFf {
   // For the masked GEMM (w2 rows in e-major order); null until it may run.
   std::unique_ptr<Linear> w1_, w2_;
   // For the gather path, on huge pages: each token reads 2 f/N scattered rows.
+  // f32, or bf16 (ModelConfig::bf16_sparse_ff_rows) with the f32 pair empty.
   HugePageVector<float> w1t_, w2_rows_;
+  HugePageVector<uint16_t> w1t_bf16_, w2_bf16_;
   std::vector<float> b2_;
   SparseFfWeights gather_;
   // [rows, f / N] each: the controller's choice, small enough to keep.

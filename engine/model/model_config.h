@@ -45,6 +45,7 @@ struct ModelConfig {
   int unk_id = 3;
   // Not part of config.json: set from EngineOptions at load (see engine.h).
   bool bf16_sparse_controller = false;
+  bool bf16_sparse_ff_rows = false;
   bool bf16_output_layer = false;
   DenseKernel dense_kernel = DenseKernel::kAuto;
 

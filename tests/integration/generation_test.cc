@@ -338,9 +338,10 @@ TEST(GenerationDummyWeightsTest, ServesAShapeWithoutAWeightsFile) {
 }
 
 TEST(GenerationBf16Test, ServesTheBundledModelWithEveryBf16Option) {
-  auto server = ServerProcess::Start(
-      {"--model_dir=" + testing::TestModelDir(), "--kv_cache_dtype=bf16",
-       "--bf16_sparse_controller", "--bf16_output_layer"});
+  auto server =
+      ServerProcess::Start({"--model_dir=" + testing::TestModelDir(),
+                            "--kv_cache_dtype=bf16", "--bf16_sparse_controller",
+                            "--bf16_sparse_ff_rows", "--bf16_output_layer"});
   ASSERT_TRUE(server.ok()) << server.status();
   v1::GenerateResponse out;
   ASSERT_TRUE(GenerateFrom((*server)->address(),

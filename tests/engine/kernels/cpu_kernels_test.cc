@@ -375,10 +375,28 @@ TEST(CpuKernelsTest, SparseFfRowsAndBlockArgmaxMatchReference) {
           EXPECT_NEAR(pr[b], pm[r * n_blocks + b], 1e-6);
       }
     }
-    SparseFfWeights w{w1t.data(), w2.data(), b2.data(), d, n_blocks, block};
+    SparseFfWeights w{w1t.data(), w2.data(), nullptr,  nullptr,
+                      b2.data(),  d,         n_blocks, block};
+    // The same rows in bf16, against the reference on their widened values.
+    std::vector<uint16_t> w1t16(w1t.size()), w216(w2.size());
+    std::vector<float> w1t_wide(w1t.size()), w2_wide(w2.size());
+    for (size_t i = 0; i < w1t.size(); ++i) {
+      w1t16[i] = FloatToBf16(w1t[i]);
+      w216[i] = FloatToBf16(w2[i]);
+      w1t_wide[i] = Bf16ToFloat(w1t16[i]);
+      w2_wide[i] = Bf16ToFloat(w216[i]);
+    }
+    SparseFfWeights w16{nullptr,   nullptr, w1t16.data(), w216.data(),
+                        b2.data(), d,       n_blocks,     block};
+    SparseFfWeights wide{w1t_wide.data(), w2_wide.data(), nullptr,
+                         nullptr,         b2.data(),      d,
+                         n_blocks,        block};
     // One row (split over the team) and several (a row per thread), each row
-    // with its own choice of units.
-    for (int rows : {1, 5}) {
+    // with its own choice of units; f32 rows, then bf16.
+    for (auto [rows, bf16] :
+         {std::pair<int, bool>{1, false}, {5, false}, {1, true}, {5, true}}) {
+      const SparseFfWeights& kernel_w = bf16 ? w16 : w;
+      const SparseFfWeights& ref_w = bf16 ? wide : w;
       auto xs = Random(rows * d, rng), probs_all = Random(rows * n_blocks, rng);
       std::vector<int32_t> idx(rows * n_blocks);
       for (auto& i : idx) i = static_cast<int32_t>(rng() % block);
@@ -386,13 +404,15 @@ TEST(CpuKernelsTest, SparseFfRowsAndBlockArgmaxMatchReference) {
       std::vector<float> y1(rows * d), y2(rows * d);
       for (const float* probs : {static_cast<const float*>(nullptr),
                                  static_cast<const float*>(probs_all.data())}) {
-        kernels::SparseFfRows(xs.data(), rows, idx.data(), probs, w, y1.data());
+        kernels::SparseFfRows(xs.data(), rows, idx.data(), probs, kernel_w,
+                              y1.data());
         for (int r = 0; r < rows; ++r) {
           reference::SparseFfRow(xs.data() + r * d, idx.data() + r * n_blocks,
-                                 probs ? probs + r * n_blocks : nullptr, w,
+                                 probs ? probs + r * n_blocks : nullptr, ref_w,
                                  y2.data() + r * d);
         }
-        EXPECT_LT(MaxAbsDiff(y1, y2), 1e-4) << d << " rows " << rows;
+        EXPECT_LT(MaxAbsDiff(y1, y2), 1e-4)
+            << d << " rows " << rows << " bf16 " << bf16;
       }
     }
   }

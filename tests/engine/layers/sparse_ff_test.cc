@@ -1,7 +1,8 @@
 // SparseFf's single-row gather, which runs its controller, argmax and rows in
 // one parallel region, against the masked GEMM (an independent computation of
 // the same layer) and against the several-row gather, on shapes whose blocks
-// split unevenly over the team and with either controller kernel.
+// split unevenly over the team, with either controller kernel and f32 or bf16
+// rows.
 #include "engine/layers/sparse_ff.h"
 
 #include <gtest/gtest.h>
@@ -32,7 +33,8 @@ TEST(SparseFfOneRowTest, MatchesTheMaskedGemmAndTheRowsPath) {
                           {512, 64, 96, 96},
                           {256, 3, 32, 8}};
   for (const Shape& s : shapes) {
-    for (bool bf16 : {false, true}) {
+    // bf16: bit 0 the controller, bit 1 the W1 / W2 rows.
+    for (int bf16 : {0, 1, 2, 3}) {
       for (bool multiply : {false, true}) {
         ModelConfig c;
         c.d_model = s.d;
@@ -40,7 +42,8 @@ TEST(SparseFfOneRowTest, MatchesTheMaskedGemmAndTheRowsPath) {
         c.d_ff = s.n_blocks * s.block;
         c.ff_lowrank = s.lowrank;
         c.multiply_by_controller_output = multiply;
-        c.bf16_sparse_controller = bf16;
+        c.bf16_sparse_controller = (bf16 & 1) != 0;
+        c.bf16_sparse_ff_rows = (bf16 & 2) != 0;
         c.dense_kernel = DenseKernel::kPacked;
         const std::string name = "d " + std::to_string(s.d) + " blocks " +
                                  std::to_string(s.n_blocks) + "x" +
