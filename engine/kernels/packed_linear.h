@@ -4,12 +4,13 @@
 // every call: there, batches of 4-16 decode rows ran 1.4-2.6x slower than this
 // kernel and a single row no faster (measured: docs/performance.md).
 //
-// The weights are packed once into panels of 16 output columns, each panel
-// [k][16] contiguous, so every pass streams memory in order. Rows are done six
-// at a time with their 6 x 16 outputs held in registers (AVX2), or twelve by
-// two panels (AVX-512); see PanelGemmAccumulate. Panels are shared over the
-// thread team, in pairs where the kernel reads two at once. Columns past the
-// last full panel are a plain [k][n % 16] tail.
+// The weights are packed once into panels of 16 output columns (32 for bf16
+// weights: a cache line a row either way), each panel [k][16] contiguous, so
+// every pass streams memory in order. Rows are done six at a time with their
+// 6 x 16 outputs held in registers (AVX2), or twelve by two groups of 16
+// (AVX-512); see PanelGemmAccumulate. Panels are shared over the thread team,
+// f32 ones in pairs where the kernel reads two at once. Columns past the last
+// full panel are a plain [k][n % panel] tail.
 //
 // Thread-compatible: one caller at a time (the engine thread).
 #ifndef TERRASERVE_ENGINE_KERNELS_PACKED_LINEAR_H_
