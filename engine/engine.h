@@ -27,9 +27,11 @@ struct ModelInfo {
   std::string model_id;  // directory name
   ModelConfig config;
   int64_t parameters = 0;
-  std::string dtype = "f32";  // how weights are held in memory
-  int max_context = 0;        // positions one sequence may hold
-  int kv_block_size = 0;      // positions per KV block
+  // How weights are held in memory: "f32", or e.g.
+  // "f32+bf16:sparse_controller,output_layer" (EngineOptions' bf16 options).
+  std::string dtype = "f32";
+  int max_context = 0;    // positions one sequence may hold
+  int kv_block_size = 0;  // positions per KV block
   int kv_total_blocks = 0;
   int64_t kv_cache_bytes = 0;  // the pool's memory, all of it held from startup
 };

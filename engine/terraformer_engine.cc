@@ -10,6 +10,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "engine/base/status_macros.h"
 #include "engine/weights/safetensors.h"
@@ -29,6 +30,22 @@ std::string BaseName(std::string dir) {
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   size_t slash = dir.rfind('/');
   return slash == std::string::npos ? dir : dir.substr(slash + 1);
+}
+
+}  // namespace
+
+namespace {
+
+// ModelInfo::dtype: "f32", or "f32+bf16:" and the weights held in bf16 (the
+// Sparse FF options only where the model has Sparse FF layers).
+std::string WeightDtype(const ModelConfig& c, const EngineOptions& o) {
+  const bool sparse = c.ff == FfKind::kSparse;
+  std::vector<std::string> bf16;
+  if (sparse && o.bf16_sparse_controller) bf16.push_back("sparse_controller");
+  if (sparse && o.bf16_sparse_ff_rows) bf16.push_back("sparse_ff_rows");
+  if (o.bf16_output_layer) bf16.push_back("output_layer");
+  if (bf16.empty()) return "f32";
+  return absl::StrCat("f32+bf16:", absl::StrJoin(bf16, ","));
 }
 
 }  // namespace
@@ -70,6 +87,7 @@ absl::StatusOr<std::unique_ptr<TerraformerEngine>> TerraformerEngine::Create(
   e->num_threads_ = options.num_threads;
   e->info_.model_id = model_id;
   e->info_.config = model_config;
+  e->info_.dtype = WeightDtype(config, options);
   e->info_.parameters = e->model_->parameter_count();
   e->info_.max_context = config.learned_positions ? config.max_len : (1 << 20);
   e->info_.kv_block_size = options.kv_block_size;

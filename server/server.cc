@@ -167,10 +167,10 @@ absl::Status Server::LoadModel() {
   }
   TS_LOG(Info) << "model " << info.model_id << " loaded and warmed up in "
                << absl::FormatDuration(absl::Now() - start) << ": "
-               << info.parameters << " parameters, KV cache "
-               << info.kv_total_blocks << " blocks of " << info.kv_block_size
-               << " positions (" << (info.kv_cache_bytes >> 20)
-               << " MiB, held from startup)";
+               << info.parameters << " parameters (" << info.dtype
+               << "), KV cache " << info.kv_total_blocks << " blocks of "
+               << info.kv_block_size << " positions ("
+               << (info.kv_cache_bytes >> 20) << " MiB, held from startup)";
   return absl::OkStatus();
 }
 

@@ -87,6 +87,22 @@ TEST(TerraformerEngineTest, LayersShareOneSetOfWorkingBuffers) {
   EXPECT_EQ(bytes[1], bytes[0]);  // six layers need no more than one
 }
 
+TEST(TerraformerEngineTest, ReportsWhichWeightsItHoldsInBf16) {
+  EngineOptions options;
+  options.bf16_sparse_controller = true;
+  options.bf16_output_layer = true;
+  ModelConfig c = Small(false);
+  for (FfKind ff : {FfKind::kSparse, FfKind::kDense}) {
+    c.ff = ff;
+    RandomWeights weights(1);
+    ASSERT_OK_AND_ASSIGN(auto e, TerraformerEngine::Create(c, weights, nullptr,
+                                                           options, "small"));
+    EXPECT_EQ(e->model_info().dtype,
+              ff == FfKind::kSparse ? "f32+bf16:sparse_controller,output_layer"
+                                    : "f32+bf16:output_layer");
+  }
+}
+
 TEST(TerraformerEngineTest, ReportsItsKvPoolAndRefusesOneTooLarge) {
   RandomWeights weights(1);
   EngineOptions options;
@@ -96,6 +112,7 @@ TEST(TerraformerEngineTest, ReportsItsKvPoolAndRefusesOneTooLarge) {
   ASSERT_OK_AND_ASSIGN(
       auto e, TerraformerEngine::Create(c, weights, nullptr, options, "small"));
   EXPECT_EQ(e->model_info().kv_total_blocks, 16);
+  EXPECT_EQ(e->model_info().dtype, "f32");
   EXPECT_EQ(e->model_info().kv_cache_bytes,
             64 * KvBlockPool::BytesPerToken(c.n_attention_sublayers(),
                                             c.d_model, false));
