@@ -46,7 +46,7 @@ int64_t BlocksPerItem(int64_t blocks, int block_size, int team) {
 // `run` rows of head h from position p (within one block) as f32: in place for
 // an f32 cache, else widened into this thread's scratch (a few KB, from L1),
 // so the prefill GEMMs serve both precisions. A decode query reads each run
-// once, so it widens in registers instead (DotRowsBf16, GemvAccumulateBf16):
+// once, so it widens in registers instead (the bf16 Dot, GemvAccumulateBf16):
 // through scratch, a bf16 run took as long as an f32 run of twice the bytes.
 const float* RunF32(const KvView& kv, int64_t p, int h, int64_t run,
                     bool values) {
@@ -68,7 +68,8 @@ void Scores(const float* qh, int64_t p0, int64_t p1, int h, const KvView& kv,
         std::min<int64_t>(p1 - p, kv.block_size - p % kv.block_size);
     float* sc = scores + (p - p0);
     if (kv.bf16) {
-      DotRowsBf16(qh, kv.key16(p, h), run, dh, sc);
+      const uint16_t* keys = kv.key16(p, h);
+      for (int64_t i = 0; i < run; ++i) sc[i] = Dot(qh, keys + i * dh, dh);
     } else {
       const float* keys = kv.key(p, h);
       int64_t i = 0;

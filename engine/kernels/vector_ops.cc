@@ -419,11 +419,6 @@ void GemmAccumulateT(const float* x, int64_t ldx, const T* w, int64_t ldw,
 
 }  // namespace
 
-void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
-                 int64_t n, float* out) {
-  for (int64_t r = 0; r < n_rows; ++r) out[r] = Dot(a, rows + r * n, n);
-}
-
 void GemmAccumulate(const float* x, int64_t ldx, const float* w, int64_t ldw,
                     int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows) {
   GemmAccumulateT(x, ldx, w, ldw, k, n, y, ldy, rows);

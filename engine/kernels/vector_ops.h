@@ -27,13 +27,6 @@ const char* VectorIsa();
 // over 8 cached keys).
 void Dot8(const float* a, const float* rows, int64_t ld, int64_t n, float* out);
 
-// out[r] = sum_i a[i] * rows[r * n + i] for r < n_rows, the rows being
-// bfloat16 (a query against a run of a bf16 KV cache's keys), each widened in
-// registers as it is read. Widening a run into an f32 buffer first and then
-// reading that took as long as an f32 cache of twice the bytes.
-void DotRowsBf16(const float* a, const uint16_t* rows, int64_t n_rows,
-                 int64_t n, float* out);
-
 // y[0:n] += x[0:k] @ w, w being k rows of n bfloat16 values, ldw apart (a
 // run of a bf16 KV cache's values, a panel of a bf16 weight), widened in
 // registers as it is read.
@@ -154,8 +147,11 @@ inline __m256 DotLanes(const float* a, const T* b, int64_t n) {
 
 }  // namespace internal
 
-// sum_i a[i] * b[i] over bfloat16 b, widened in registers (8 lanes in both
-// builds: 16 measured no faster on attention's bf16 rows).
+// sum_i a[i] * b[i] over bfloat16 b (a query against a bf16 KV cache's key,
+// a bf16 Sparse FF row), widened in registers as it is read: widening a run
+// into an f32 buffer first and then reading that took as long as an f32 cache
+// of twice the bytes. 8 lanes in both builds: 16 measured no faster on
+// attention's bf16 rows.
 inline float Dot(const float* a, const uint16_t* b, int64_t n) {
   float sum = internal::HorizontalSum(internal::DotLanes(a, b, n));
   for (int64_t i = n - n % 8; i < n; ++i) sum += a[i] * Bf16ToFloat(b[i]);
