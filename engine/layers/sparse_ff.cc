@@ -73,22 +73,30 @@ absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(
   return l;
 }
 
-float SparseFf::RowValue(bool w2, int64_t i) const {
-  const auto& f = w2 ? w2_rows_ : w1t_;
-  return f.empty() ? Bf16ToFloat((w2 ? w2_bf16_ : w1t_bf16_)[i]) : f[i];
+namespace {
+
+// The gather's rows as f32, whichever precision they are held in.
+std::vector<float> AsF32(const HugePageVector<float>& f32,
+                         const HugePageVector<uint16_t>& bf16) {
+  if (!f32.empty()) return std::vector<float>(f32.begin(), f32.end());
+  std::vector<float> out(bf16.size());
+  std::transform(bf16.begin(), bf16.end(), out.begin(), Bf16ToFloat);
+  return out;
 }
+
+}  // namespace
 
 absl::Status SparseFf::BuildGemmWeights() {
   const int64_t f = int64_t(n_blocks_) * block_;
-  std::vector<float> w1(f * d_);  // [d, f], back from the gather's [f, d]
+  const std::vector<float> w1t = AsF32(w1t_, w1t_bf16_);
+  std::vector<float> w1(w1t.size());  // [d, f], back from the gather's [f, d]
   for (int64_t u = 0; u < f; ++u) {
-    for (int i = 0; i < d_; ++i) w1[i * f + u] = RowValue(false, u * d_ + i);
+    for (int i = 0; i < d_; ++i) w1[i * f + u] = w1t[u * d_ + i];
   }
   TS_ASSIGN_OR_RETURN(w1_, MakeLinear(w1, {}, d_, f, dense_kernel_));
   // The GEMM path multiplies hidden units permuted to w2's stored (e, b) row
   // order, which is the gather's row order too.
-  std::vector<float> w2(f * d_);
-  for (int64_t i = 0; i < f * d_; ++i) w2[i] = RowValue(true, i);
+  const std::vector<float> w2 = AsF32(w2_rows_, w2_bf16_);
   TS_ASSIGN_OR_RETURN(w2_, MakeLinear(w2, b2_, f, d_, dense_kernel_));
   return absl::OkStatus();
 }

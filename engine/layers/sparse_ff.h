@@ -62,9 +62,6 @@ class SparseFf {
                           float* y);
   // w1_ and w2_ from the gather layout.
   absl::Status BuildGemmWeights();
-  // Element i of the gather's W1 (w2 false) or W2 rows as f32, whichever
-  // precision they are held in.
-  float RowValue(bool w2, int64_t i) const;
 
   int d_ = 0, n_blocks_ = 0, block_ = 0, lowrank_ = 0;
   bool multiply_ = false;
