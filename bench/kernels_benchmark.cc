@@ -6,6 +6,9 @@
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <vector>
@@ -21,6 +24,13 @@
 namespace terraserve::engine {
 namespace {
 
+// Bytes of weights (or caches) a memory-bound case cycles through. 128 MB is
+// four times the 32 MB L3, so they come from memory as in a model's decode
+// step. The smoke test sets a few MB with --footprint_mb: under the
+// sanitizers, building 128 MB for every case (and again each time Google
+// Benchmark re-runs a case to size its iterations) takes minutes.
+int64_t g_footprint = int64_t(128) << 20;
+
 std::vector<float> Random(size_t n) {
   static std::mt19937 rng(1);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -29,16 +39,15 @@ std::vector<float> Random(size_t n) {
   return v;
 }
 
-// Copies of the weights (128 MB in all), used in turn, so they come from
-// memory as in a model rather than from the 32 MB L3. `make` builds one copy;
-// `weight_size` is its bytes per weight.
+// Copies of the weights (g_footprint in all, at least one), used in turn, so
+// they come from memory as in a model rather than from the L3. `make` builds
+// one copy; `weight_size` is its bytes per weight.
 template <typename Make>
 void RunMatmul(benchmark::State& state, int64_t m, int64_t k, int64_t n,
                int64_t weight_size, Make make) {
   std::vector<std::unique_ptr<Linear>> copies;
   const auto w = Random(k * n);
-  for (int64_t bytes = 0; bytes < (int64_t(128) << 20);
-       bytes += k * n * weight_size) {
+  for (int64_t bytes = 0; bytes < g_footprint; bytes += k * n * weight_size) {
     absl::StatusOr<std::unique_ptr<Linear>> lin = make(w, k, n);
     if (!lin.ok()) return state.SkipWithError("making the Linear failed");
     copies.push_back(std::move(*lin));
@@ -111,24 +120,33 @@ BENCHMARK(BM_ReferenceMatmul)->Args({1024, 1024});
 // range(0) = 1: bf16 rows (EngineOptions::bf16_sparse_ff_rows).
 void BM_SparseFfRow(benchmark::State& state) {
   const bool bf16 = state.range(0) != 0;
-  const int d = 1024, block = 64, n_blocks = 96, layers = 4;
+  const int d = 1024, block = 64, n_blocks = 96;
   const int64_t layer_floats = int64_t(n_blocks) * block * d;
-  // Four layers' weights (200 MB in f32, on huge pages as SparseFf holds
-  // them), used in turn, and a new choice of units each call, as each token
-  // makes: the chosen rows come from memory, as in a model's decode step.
-  // Only the precision the case reads is built.
+  // Four layers' weights at the default footprint (200 MB in f32, on huge
+  // pages as SparseFf holds them), used in turn, and a new choice of units
+  // each call, as each token makes: the chosen rows come from memory, as in a
+  // model's decode step. Only the precision the case reads is built.
+  const int layers = static_cast<int>(
+      std::max<int64_t>(1, 4 * g_footprint / (int64_t(128) << 20)));
   const auto r1 = Random(layer_floats), r2 = Random(layer_floats);
   const int64_t total = layers * layer_floats;
-  HugePageVector<float> w1t(bf16 ? 0 : total), w2(bf16 ? 0 : total);
-  HugePageVector<uint16_t> w1t16(bf16 ? total : 0), w216(bf16 ? total : 0);
+  HugePageVector<float> w1t, w2;
+  HugePageVector<uint16_t> w1t16, w216;
+  if (bf16) {
+    w1t16.reserve(total);
+    w216.reserve(total);
+  } else {
+    w1t.reserve(total);
+    w2.reserve(total);
+  }
   for (int64_t i = 0; i < total; ++i) {
     const float a = r1[i % layer_floats], b = r2[i % layer_floats];
     if (bf16) {
-      w1t16[i] = FloatToBf16(a);
-      w216[i] = FloatToBf16(b);
+      w1t16.push_back(FloatToBf16(a));
+      w216.push_back(FloatToBf16(b));
     } else {
-      w1t[i] = a;
-      w2[i] = b;
+      w1t.push_back(a);
+      w2.push_back(b);
     }
   }
   auto b2 = Random(d), x = Random(d);
@@ -208,12 +226,12 @@ void BM_CausalAttention(benchmark::State& state) {
   const int context = static_cast<int>(state.range(0));
   const bool bf16 = state.range(1) != 0;
   const int n_blocks = context / block + 1;
-  // Enough sequences' caches to fill 128 MB, attended in turn, so the keys and
-  // values come from memory as in a model's decode step.
+  // Enough sequences' caches to fill g_footprint, attended in turn, so the
+  // keys and values come from memory as in a model's decode step.
   const int64_t cache_elements = int64_t(n_blocks) * 2 * block * d;
   const int64_t element_bytes = bf16 ? 2 : 4;
-  const int copies = static_cast<int>(
-      (int64_t(128) << 20) / (cache_elements * element_bytes) + 1);
+  const int copies =
+      static_cast<int>(g_footprint / (cache_elements * element_bytes) + 1);
   // On huge pages, as KvBlockPool allocates it.
   const auto random_pool = Random(cache_elements * copies);
   HugePageVector<float> pool;
@@ -350,3 +368,27 @@ BENCHMARK(BM_Sample)->DenseRange(0, 3);
 
 }  // namespace
 }  // namespace terraserve::engine
+
+// Google Benchmark's flags, and --footprint_mb=N (see g_footprint).
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  const char kFlag[] = "--footprint_mb=";
+  for (int i = 1; i < argc; ++i) {
+    char* end = nullptr;
+    const long mb = std::strncmp(argv[i], kFlag, sizeof(kFlag) - 1) == 0
+                        ? std::strtol(argv[i] + sizeof(kFlag) - 1, &end, 10)
+                        : 0;
+    if (end == nullptr || *end != '\0' || mb < 1 || mb > 65536) {
+      std::fprintf(
+          stderr,
+          "kernels_benchmark: unknown flag or bad value: %s "
+          "(expected --footprint_mb=1..65536 or a --benchmark_ flag)\n",
+          argv[i]);
+      return 2;
+    }
+    terraserve::engine::g_footprint = int64_t(mb) << 20;
+  }
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
