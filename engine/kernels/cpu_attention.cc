@@ -13,9 +13,10 @@
 // twelve at a time, whose scores and weighted values are small GEMMs, so each
 // key and value read serves twelve queries (one query at a time, as dot
 // products, ran at half the rate on long prompts). A bf16 cache
-// (KvView::bf16) is widened in registers as a decode query reads it, and a
-// block run at a time into scratch for a prefill chunk's GEMMs, which read
-// each run many times.
+// (KvView::bf16) is widened in registers as a decode query reads it (two
+// instructions per vector, in pair order: bf16_pairs.h), and a block run at a
+// time into scratch for a prefill chunk's GEMMs, which read each run many
+// times.
 #include <algorithm>
 #include <cmath>
 #include <tuple>
@@ -24,6 +25,7 @@
 
 #include "engine/base/logging.h"
 #include "engine/base/thread_team.h"
+#include "engine/kernels/bf16_pairs.h"
 #include "engine/kernels/cpu_kernels.h"
 #include "engine/kernels/vector_ops.h"
 
@@ -59,15 +61,18 @@ const float* RunF32(const KvView& kv, int64_t p, int h, int64_t run,
   return wide.data();
 }
 
-// scores[i] = (qh . key(p0 + i, h)) / sqrt(dh) for positions [p0, p1).
+// scores[i] = (qh . key(p0 + i, h)) / sqrt(dh) for positions [p0, p1); qh
+// in pair order where `pairs` (a bf16 cache, bf16_pairs.h).
 void Scores(const float* qh, int64_t p0, int64_t p1, int h, const KvView& kv,
-            float* scores) {
+            bool pairs, float* scores) {
   const int dh = kv.head_dim;
   for (int64_t p = p0; p < p1;) {
     const int64_t run =
         std::min<int64_t>(p1 - p, kv.block_size - p % kv.block_size);
     float* sc = scores + (p - p0);
-    if (kv.bf16) {
+    if (pairs) {
+      DotsBf16Pairs(qh, kv.key16(p, h), run, dh, dh, sc);
+    } else if (kv.bf16) {
       const uint16_t* keys = kv.key16(p, h);
       for (int64_t i = 0; i < run; ++i) sc[i] = Dot(qh, keys + i * dh, dh);
     } else {
@@ -88,14 +93,18 @@ std::pair<float, float> Exponentiate(float* scores, int64_t n) {
   return {mx, ExpShifted(scores, n, mx)};
 }
 
-// oh += sum_i weights[i] * value(p0 + i, h) over positions [p0, p1).
+// oh += sum_i weights[i] * value(p0 + i, h) over positions [p0, p1); oh in
+// pair order where `pairs`.
 void WeightedValues(const float* weights, int64_t p0, int64_t p1, int h,
-                    const KvView& kv, float* oh) {
+                    const KvView& kv, bool pairs, float* oh) {
   const int dh = kv.head_dim;
   for (int64_t p = p0; p < p1;) {
     const int64_t run =
         std::min<int64_t>(p1 - p, kv.block_size - p % kv.block_size);
-    if (kv.bf16) {
+    if (pairs) {
+      AccumulateBf16Pairs(weights + (p - p0), kv.value16(p, h), run, dh, dh,
+                          oh);
+    } else if (kv.bf16) {
       GemvAccumulateBf16(weights + (p - p0), kv.value16(p, h), run, dh, dh, oh);
     } else {
       GemvAccumulate(weights + (p - p0), kv.value(p, h), run, dh, dh, oh);
@@ -189,12 +198,22 @@ void AttendChunk(const float* q, int64_t p0, int64_t p1, int n_heads,
                  const KvView& kv, float* partial) {
   const int dh = kv.head_dim;
   const int64_t n = p1 - p0;
+  // A bf16 cache whose heads are whole pair chunks takes the pair-order
+  // kernels: the query put in pair order once here, the weighted values
+  // accumulated in pair order and put back at the end.
+  const bool pairs = kv.bf16 && dh % kBf16PairChunk == 0;
+  thread_local std::vector<float> reordered;
+  if (pairs) {
+    reordered.resize(static_cast<size_t>(kv.d));
+    ToPairOrder(q, kv.d, reordered.data());
+    q = reordered.data();
+  }
   tl_scores.resize(static_cast<size_t>(n_heads * n));
   float* sc = tl_scores.data();
   for (int64_t b = p0; b < p1; b += kv.block_size) {
     const int64_t e = std::min(p1, b + kv.block_size);
     for (int h = 0; h < n_heads; ++h) {
-      Scores(q + h * dh, b, e, h, kv, sc + h * n + (b - p0));
+      Scores(q + h * dh, b, e, h, kv, pairs, sc + h * n + (b - p0));
     }
   }
   for (int h = 0; h < n_heads; ++h) {
@@ -205,9 +224,15 @@ void AttendChunk(const float* q, int64_t p0, int64_t p1, int n_heads,
   for (int64_t b = p0; b < p1; b += kv.block_size) {
     const int64_t e = std::min(p1, b + kv.block_size);
     for (int h = 0; h < n_heads; ++h) {
-      WeightedValues(sc + h * n + (b - p0), b, e, h, kv,
+      WeightedValues(sc + h * n + (b - p0), b, e, h, kv, pairs,
                      partial + h * (dh + 2) + 2);
     }
+  }
+  if (!pairs) return;
+  for (int h = 0; h < n_heads; ++h) {
+    float* oh = partial + h * (dh + 2) + 2;
+    std::copy(oh, oh + dh, reordered.begin());
+    FromPairOrder(reordered.data(), dh, oh);
   }
 }
 

@@ -151,19 +151,7 @@ void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
   // i read them at 10 GB/s per thread against 16 GB/s in order.
   __m256 acc[8];
   for (int r = 0; r < 8; ++r) acc[r] = internal::DotLanes(a, rows + r * ld, n);
-  // Reduce the eight accumulators at once: pairwise hadds, then fold the
-  // 128-bit halves.
-  const __m256 s01 = _mm256_hadd_ps(acc[0], acc[1]),
-               s23 = _mm256_hadd_ps(acc[2], acc[3]);
-  const __m256 s45 = _mm256_hadd_ps(acc[4], acc[5]),
-               s67 = _mm256_hadd_ps(acc[6], acc[7]);
-  const __m256 s0123 = _mm256_hadd_ps(s01, s23),
-               s4567 = _mm256_hadd_ps(s45, s67);
-  // s0123 lanes: [r0 r1 r2 r3 | r0 r1 r2 r3] (low and high halves of each row's
-  // sum).
-  const __m256 lo = _mm256_permute2f128_ps(s0123, s4567, 0x20);
-  const __m256 hi = _mm256_permute2f128_ps(s0123, s4567, 0x31);
-  _mm256_storeu_ps(out, _mm256_add_ps(lo, hi));
+  internal::SumEach8(acc, out);
 }
 
 float MaxOf(const float* x, int64_t n) {

@@ -113,6 +113,22 @@ inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
+// out[r] = the sum of lanes[r]'s eight lanes, for r < 8, reduced together:
+// pairwise hadds, then the 128-bit halves folded.
+inline void SumEach8(const __m256 lanes[8], float* out) {
+  const __m256 s01 = _mm256_hadd_ps(lanes[0], lanes[1]),
+               s23 = _mm256_hadd_ps(lanes[2], lanes[3]);
+  const __m256 s45 = _mm256_hadd_ps(lanes[4], lanes[5]),
+               s67 = _mm256_hadd_ps(lanes[6], lanes[7]);
+  const __m256 s0123 = _mm256_hadd_ps(s01, s23),
+               s4567 = _mm256_hadd_ps(s45, s67);
+  // s0123 lanes: [r0 r1 r2 r3 | r0 r1 r2 r3] (low and high halves of each
+  // row's sum).
+  const __m256 lo = _mm256_permute2f128_ps(s0123, s4567, 0x20);
+  const __m256 hi = _mm256_permute2f128_ps(s0123, s4567, 0x31);
+  _mm256_storeu_ps(out, _mm256_add_ps(lo, hi));
+}
+
 // Eight bf16 values as f32, exactly (a bf16 is an f32's top half).
 inline __m256 Widen8(const uint16_t* p) {
   return _mm256_castsi256_ps(_mm256_slli_epi32(

@@ -260,9 +260,10 @@ TEST(CpuKernelsTest, SoftmaxAndEmbedMatchReference) {
 
 TEST(CpuKernelsTest, AttentionOverPagedCacheMatchesReference) {
   std::mt19937 rng(4);
-  // Head sizes 8 and 64 (the medium shape's): every path of the bf16 cache's
-  // widening kernels.
-  for (auto [heads, d] : {std::pair<int, int>{4, 32}, {2, 128}})
+  // Head sizes 8, 32, 64 (the medium shape's) and 128: every path of the bf16
+  // cache's widening kernels, in pair order (bf16_pairs.h) or not.
+  for (auto [heads, d] :
+       {std::pair<int, int>{4, 32}, {4, 128}, {2, 128}, {1, 128}})
     for (bool bf16 : {false, true})
       for (bool causal : {true, false})
         for (int block_size : {1, 4, 6, 16}) {
