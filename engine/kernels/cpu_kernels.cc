@@ -71,21 +71,29 @@ void Embed(const float* table, const float* pos_table, const int32_t* ids,
 
 namespace {
 
+// StartRows: the dots and the sums first ask for the first cache line of
+// every row they will read. The hardware prefetcher streams a row only once
+// its first lines have come, and asking for whole rows two ahead alone left
+// each row's first-line latency mostly unhidden; asked for together, those
+// latencies overlap. One layer's row phase (96 units, d 1024, rows from
+// memory, paired timings in one process): bf16 rows 12.7 -> 11.3 us, f32 rows
+// 19.2 -> 14.6 us.
+
 // Blocks [b0, b1) of one row: h[b] = relu(x . chosen W1 row) * scale, the
 // rows w1t being f32 or bf16.
 template <typename T>
 void SparseFfDots(const float* x, const int32_t* idx, const float* probs,
                   const T* w1t, const SparseFfWeights& w, int b0, int b1,
                   float* h) {
-  // Each chosen row is its own short stream that the hardware prefetcher
-  // finds only after its first lines: two rows are read side by side, and
-  // the next two are requested while they are summed.
+  // Each chosen row is its own short stream (StartRows): two rows are read
+  // side by side, and the next two are requested while they are summed.
   auto w1_row = [&](int b) {
     return w1t + (int64_t(b) * w.block + idx[b]) * w.d;
   };
   auto finish = [&](int b, float v) {
     h[b] = v > 0 ? (probs != nullptr ? v * probs[b] : v) : 0.0f;
   };
+  for (int b = b0; b < b1; ++b) Prefetch(w1_row(b), 1);
   int b = b0;
   for (; b + 2 <= b1; b += 2) {
     for (int n = b + 2; n < std::min(b + 4, b1); ++n) Prefetch(w1_row(n), w.d);
@@ -106,13 +114,15 @@ void SparseFfSums(const int32_t* idx, const float* h, const T* w2,
     return w2 + (int64_t(idx[b]) * w.n_blocks + b) * w.d;
   };
   // The blocks whose unit fired (ReLU zeroes about half), two at a time,
-  // the next two requested while these are added.
+  // the next two requested while these are added (and every row started
+  // first: StartRows).
   thread_local std::vector<int> live;
   live.clear();
   for (int b = b0; b < b1; ++b) {
     if (h[b] != 0.0f) live.push_back(b);
   }
   const int n = static_cast<int>(live.size());
+  for (int i = 0; i < n; ++i) Prefetch(w2_row(live[i]), 1);
   for (int i = 0; i < std::min(n, 2); ++i) Prefetch(w2_row(live[i]), w.d);
   int i = 0;
   for (; i + 2 <= n; i += 2) {
