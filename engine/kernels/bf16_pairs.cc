@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include "engine/kernels/bf16.h"
+#include "engine/kernels/simd.h"
 #include "engine/kernels/vector_ops.h"
 
 namespace terraserve::engine {
@@ -31,55 +32,7 @@ void FromPairOrder(const float* x, int64_t n, float* out) {
 
 namespace {
 
-#if defined(__AVX512F__)
-struct PairSimd {
-  using V = __m512;
-  using W = __m512i;
-  static constexpr int kLanes = 16;
-  static W LoadWords(const uint16_t* p) { return _mm512_loadu_si512(p); }
-  // The maskz forms, every lane kept: GCC 12 warns inside the plain ones.
-  static V Even(W w) {
-    return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, w, 16));
-  }
-  static V Odd(W w) {
-    return _mm512_castsi512_ps(_mm512_maskz_and_epi32(
-        0xFFFF, w, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u))));
-  }
-  static V Load(const float* p) { return _mm512_loadu_ps(p); }
-  static void Store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static V Broadcast(float x) { return _mm512_set1_ps(x); }
-  static V Zero() { return _mm512_setzero_ps(); }
-  static V Add(V a, V b) { return _mm512_add_ps(a, b); }
-  static V Fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static __m256 ToEight(V v) {
-    return _mm256_add_ps(
-        __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7),
-        __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15));
-  }
-};
-#else
-struct PairSimd {
-  using V = __m256;
-  using W = __m256i;
-  static constexpr int kLanes = 8;
-  static W LoadWords(const uint16_t* p) {
-    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
-  }
-  static V Even(W w) { return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16)); }
-  static V Odd(W w) {
-    return _mm256_castsi256_ps(
-        _mm256_and_si256(w, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u))));
-  }
-  static V Load(const float* p) { return _mm256_loadu_ps(p); }
-  static void Store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static V Broadcast(float x) { return _mm256_set1_ps(x); }
-  static V Zero() { return _mm256_setzero_ps(); }
-  static V Add(V a, V b) { return _mm256_add_ps(a, b); }
-  static V Fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static __m256 ToEight(V v) { return v; }
-};
-#endif
-using S = PairSimd;
+using S = internal::Simd;
 constexpr int kL = S::kLanes;
 static_assert(2 * kL == kBf16PairChunk, "a chunk is one vector of words");
 
@@ -108,7 +61,7 @@ void AccumulateChunks(const float* w, const uint16_t* rows, int64_t n_rows,
     odd[c] = S::Load(y + 2 * kL * c + kL);
   }
   for (int64_t r = 0; r < n_rows; ++r) {
-    const S::V wr = S::Broadcast(w[r]);
+    const S::V wr = S::Broadcast(w + r);
     const uint16_t* row = rows + r * ld;
 #pragma GCC unroll 4
     for (int c = 0; c < C; ++c) {

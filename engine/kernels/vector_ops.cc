@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "engine/kernels/bf16.h"
+#include "engine/kernels/simd.h"
 
 namespace terraserve::engine {
 namespace {
@@ -240,39 +241,9 @@ void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
 
 namespace {
 
-// The register tile's vector: a panel row of 16 floats is one 512-bit
-// register with AVX-512 (32 registers: up to 12 rows by two panels, 24
-// accumulators, each weight load feeding twelve FMAs) or two 256-bit ones
-// with AVX2 (16 registers: six rows by one panel, or three by two).
-#if defined(__AVX512F__)
-struct Simd {
-  using V = __m512;
-  static constexpr int kLanes = 16;
-  static constexpr int kRowTile = 12;
-  static V Load(const float* p) { return _mm512_loadu_ps(p); }
-  // The maskz forms, with every lane kept: GCC 12 warns of an uninitialised
-  // variable inside the plain ones' inline definitions.
-  static V Load(const uint16_t* p) {
-    const __m512i wide = _mm512_maskz_cvtepu16_epi32(
-        0xFFFF, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
-    return _mm512_castsi512_ps(_mm512_maskz_slli_epi32(0xFFFF, wide, 16));
-  }
-  static void Store(float* p, V v) { _mm512_storeu_ps(p, v); }
-  static V Broadcast(const float* p) { return _mm512_set1_ps(*p); }
-  static V Fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-};
-#else
-struct Simd {
-  using V = __m256;
-  static constexpr int kLanes = 8;
-  static constexpr int kRowTile = 6;
-  static V Load(const float* p) { return _mm256_loadu_ps(p); }
-  static V Load(const uint16_t* p) { return internal::Widen8(p); }
-  static void Store(float* p, V v) { _mm256_storeu_ps(p, v); }
-  static V Broadcast(const float* p) { return _mm256_broadcast_ss(p); }
-  static V Fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-};
-#endif
+// The register tile's vector (simd.h): a panel row of 16 floats is one
+// 512-bit register with AVX-512, two 256-bit ones with AVX2.
+using internal::Simd;
 constexpr int kPerPanel = 16 / Simd::kLanes;  // vectors per panel row
 // Rows up to which a tile takes two panels: every tile's with AVX-512.
 constexpr int kPairTile =
