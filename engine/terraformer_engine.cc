@@ -32,10 +32,6 @@ std::string BaseName(std::string dir) {
   return slash == std::string::npos ? dir : dir.substr(slash + 1);
 }
 
-}  // namespace
-
-namespace {
-
 // ModelInfo::dtype: "f32", or "f32+bf16:" and the weights held in bf16 (the
 // Sparse FF options only where the model has Sparse FF layers).
 std::string WeightDtype(const ModelConfig& c, const EngineOptions& o) {

@@ -7,6 +7,7 @@
 #include "engine/base/thread_team.h"
 #include "engine/kernels/cpu_kernels.h"
 #include "engine/kernels/packed_linear.h"
+#include "engine/kernels/vector_ops.h"
 
 namespace terraserve::engine {
 
@@ -75,28 +76,38 @@ absl::StatusOr<std::unique_ptr<SparseFf>> SparseFf::Load(
 
 namespace {
 
-// The gather's rows as f32, whichever precision they are held in.
-std::vector<float> AsF32(const HugePageVector<float>& f32,
-                         const HugePageVector<uint16_t>& bf16) {
-  if (!f32.empty()) return std::vector<float>(f32.begin(), f32.end());
-  std::vector<float> out(bf16.size());
-  std::transform(bf16.begin(), bf16.end(), out.begin(), Bf16ToFloat);
+// The gather's [f, d] rows (f32 or bf16) as an f32 [d, f] matrix.
+template <typename T>
+std::vector<float> TransposedF32(const T* rows, int64_t f, int d) {
+  std::vector<float> out(f * d);
+  for (int64_t u = 0; u < f; ++u) {
+    for (int i = 0; i < d; ++i)
+      out[i * f + u] = internal::ToFloat(rows[u * d + i]);
+  }
+  return out;
+}
+
+// n values (f32 or bf16) as f32.
+template <typename T>
+std::vector<float> AsF32(const T* p, int64_t n) {
+  std::vector<float> out(n);
+  for (int64_t i = 0; i < n; ++i) out[i] = internal::ToFloat(p[i]);
   return out;
 }
 
 }  // namespace
 
 absl::Status SparseFf::BuildGemmWeights() {
+  // The gather holds f32 or bf16 rows, never both.
+  const bool f32 = !w1t_.empty();
   const int64_t f = int64_t(n_blocks_) * block_;
-  const std::vector<float> w1t = AsF32(w1t_, w1t_bf16_);
-  std::vector<float> w1(w1t.size());  // [d, f], back from the gather's [f, d]
-  for (int64_t u = 0; u < f; ++u) {
-    for (int i = 0; i < d_; ++i) w1[i * f + u] = w1t[u * d_ + i];
-  }
+  const std::vector<float> w1 = f32 ? TransposedF32(w1t_.data(), f, d_)
+                                    : TransposedF32(w1t_bf16_.data(), f, d_);
   TS_ASSIGN_OR_RETURN(w1_, MakeLinear(w1, {}, d_, f, dense_kernel_));
   // The GEMM path multiplies hidden units permuted to w2's stored (e, b) row
   // order, which is the gather's row order too.
-  const std::vector<float> w2 = AsF32(w2_rows_, w2_bf16_);
+  const std::vector<float> w2 =
+      f32 ? AsF32(w2_rows_.data(), f * d_) : AsF32(w2_bf16_.data(), f * d_);
   TS_ASSIGN_OR_RETURN(w2_, MakeLinear(w2, b2_, f, d_, dense_kernel_));
   return absl::OkStatus();
 }
