@@ -37,8 +37,19 @@ class Linear {
   // Columns [j0, j1) of Forward's y for m rows, on the calling thread alone.
   // j0 and j1 are multiples of column_group(), or j1 == out_features(). Only
   // where column_group() > 0. Calls on disjoint ranges may run concurrently.
-  virtual void ForwardColumns(const float* x, int64_t m, int64_t j0, int64_t j1,
-                              float* y) const;
+  void ForwardColumns(const float* x, int64_t m, int64_t j0, int64_t j1,
+                      float* y) const {
+    ForwardColumnsScaled(x, m, /*scales=*/nullptr, 1, j0, j1, y);
+  }
+  // The same for n_scales inputs at once, input s being x's m rows each
+  // multiplied elementwise by scales[s * in_features() : (s + 1) *
+  // in_features()], its output rows at y + s * m * out_features(); scales null:
+  // x as it is (n_scales 1). Each weight panel is read once for all of them
+  // and no scaled row is written (the factored dense layer: x its D, the
+  // scales its input rows). Where column_group() > 0.
+  virtual void ForwardColumnsScaled(const float* x, int64_t m,
+                                    const float* scales, int64_t n_scales,
+                                    int64_t j0, int64_t j1, float* y) const;
 };
 
 // INVALID_ARGUMENT unless k, n > 0, weight has k * n values and bias none or n.

@@ -16,8 +16,8 @@ absl::Status CheckLinearShape(const std::vector<float>& weight,
   return absl::OkStatus();
 }
 
-void Linear::ForwardColumns(const float*, int64_t, int64_t, int64_t,
-                            float*) const {
+void Linear::ForwardColumnsScaled(const float*, int64_t, const float*, int64_t,
+                                  int64_t, int64_t, float*) const {
   TS_CHECK(false) << "ForwardColumns on a Linear whose column_group() is 0";
 }
 

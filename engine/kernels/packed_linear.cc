@@ -87,15 +87,23 @@ class PackedLinear final : public Linear {
 
   int64_t column_group() const override { return kPanel; }
 
-  void ForwardColumns(const float* x, int64_t m, int64_t j0, int64_t j1,
-                      float* y) const override {
+  // Panel by panel, each input's rows in turn, so a panel is read from
+  // memory once and then from cache.
+  void ForwardColumnsScaled(const float* x, int64_t m, const float* scales,
+                            int64_t n_scales, int64_t j0, int64_t j1,
+                            float* y) const override {
+    auto scale = [&](int64_t s) {
+      return scales == nullptr ? nullptr : scales + s * k_;
+    };
     const int64_t end = std::min(j1 / kPanel, panels_);
     for (int64_t p = j0 / kPanel; p < end;) {
       const int64_t count = m <= kPairRows && p + 1 < end ? 2 : 1;
-      Panels(x, m, p, count, y);
+      for (int64_t s = 0; s < n_scales; ++s)
+        Panels(x, m, p, count, y + s * m * n_, scale(s));
       p += count;
     }
-    if (tail_ > 0 && j1 == n_) Tail(x, m, y);
+    if (tail_ == 0 || j1 != n_) return;
+    for (int64_t s = 0; s < n_scales; ++s) Tail(x, m, y + s * m * n_, scale(s));
   }
 
  private:
@@ -105,20 +113,23 @@ class PackedLinear final : public Linear {
       std::copy_n(bias_.data() + j0, width, y + r * n_ + j0);
   }
 
-  // The columns of `count` panels from panel `first`.
-  void Panels(const float* x, int64_t m, int64_t first, int64_t count,
-              float* y) const {
+  // The columns of `count` panels from panel `first`; the weights' rows
+  // multiplied by `scale` where given (GemmAccumulate).
+  void Panels(const float* x, int64_t m, int64_t first, int64_t count, float* y,
+              const float* scale = nullptr) const {
     const int64_t j0 = first * kPanel;
     StartWithBias(m, j0, count * kPanel, y);
     PanelGemmAccumulate(x, k_, packed_.data() + first * k_ * kPanel, k_, count,
-                        y + j0, n_, m);
+                        y + j0, n_, m, scale);
   }
 
   // The columns past the last full panel.
-  void Tail(const float* x, int64_t m, float* y) const {
+  void Tail(const float* x, int64_t m, float* y,
+            const float* scale = nullptr) const {
     const int64_t j0 = panels_ * kPanel;
     StartWithBias(m, j0, tail_, y);
-    GemmAccumulate(x, k_, tail_w_.data(), tail_, k_, tail_, y + j0, n_, m);
+    GemmAccumulate(x, k_, tail_w_.data(), tail_, k_, tail_, y + j0, n_, m,
+                   scale);
   }
 
   int64_t k_, n_, panels_, tail_;

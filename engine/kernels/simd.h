@@ -50,6 +50,7 @@ struct Simd {
   static V Broadcast(const float* p) { return _mm512_set1_ps(*p); }
   static V Zero() { return _mm512_setzero_ps(); }
   static V Add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V Mul(V a, V b) { return _mm512_mul_ps(a, b); }
   static V Fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   // The two halves added: eight lanes, for SumEach8 / HorizontalSum.
   static __m256 ToEight(V v) {
@@ -78,6 +79,7 @@ struct Simd {
   static V Broadcast(const float* p) { return _mm256_broadcast_ss(p); }
   static V Zero() { return _mm256_setzero_ps(); }
   static V Add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V Mul(V a, V b) { return _mm256_mul_ps(a, b); }
   static V Fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static __m256 ToEight(V v) { return v; }
 };

@@ -20,15 +20,17 @@ int64_t ArgmaxScalar(const float* x, int64_t n) {
   return best;
 }
 
-// Scalar GEMV for columns [from, n) of f32 or bf16 weights: the tail of the
-// vector paths.
+// Scalar GEMV for columns [from, n) of f32 or bf16 weights, weight row c
+// multiplied by scale[c] where scale is given: the tail of the vector paths.
 template <typename T>
 void GemvTail(const float* x, const T* w, int64_t k, int64_t n, int64_t ldw,
-              int64_t from, float* y) {
+              int64_t from, float* y, const float* scale = nullptr) {
   for (int64_t j = from; j < n; ++j) {
     float acc = y[j];
-    for (int64_t c = 0; c < k; ++c)
-      acc += x[c] * internal::ToFloat(w[c * ldw + j]);
+    for (int64_t c = 0; c < k; ++c) {
+      const float wc = internal::ToFloat(w[c * ldw + j]);
+      acc += x[c] * (scale != nullptr ? wc * scale[c] : wc);
+    }
     y[j] = acc;
   }
 }
@@ -262,10 +264,12 @@ constexpr int64_t kAhead = sizeof(T) == 4 ? 32 : 64;
 // y[r, 16g : 16g+16] += x[r, :] @ W_g for rows r < R and column groups g < P,
 // group g's k rows of 16 values (f32, or bf16 widened as loaded) starting at
 // w + g * gstride, ldw apart. Unrolled so the R * P * kPerPanel accumulators
-// stay in registers; a bf16 load is widened once for all R rows.
-template <int R, int P, typename T>
+// stay in registers; a bf16 load is widened once for all R rows. kScaled:
+// weight row c multiplied by scale[c] as it is loaded, once for all R rows.
+template <int R, int P, bool kScaled, typename T>
 void Gemm16(const float* x, int64_t ldx, const T* w, int64_t ldw,
-            int64_t gstride, int64_t k, float* y, int64_t ldy) {
+            int64_t gstride, int64_t k, float* y, int64_t ldy,
+            const float* scale) {
   constexpr int H = P * kPerPanel;
   typename Simd::V acc[R][H];
 #pragma GCC unroll 12
@@ -292,6 +296,11 @@ void Gemm16(const float* x, int64_t ldx, const T* w, int64_t ldw,
       b[h] = Simd::Load(w + (h / kPerPanel) * gstride + c * ldw +
                         Simd::kLanes * (h % kPerPanel));
     }
+    if constexpr (kScaled) {
+      const typename Simd::V s = Simd::Broadcast(scale + c);
+#pragma GCC unroll 4
+      for (int h = 0; h < H; ++h) b[h] = Simd::Mul(b[h], s);
+    }
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
       const typename Simd::V a = Simd::Broadcast(x + r * ldx + c);
@@ -307,13 +316,18 @@ void Gemm16(const float* x, int64_t ldx, const T* w, int64_t ldw,
   }
 }
 
-// Gemm16<i + 1, P, T> at index i.
-template <int P, typename T, int... R>
+// Gemm16<i + 1, P, kScaled, T> at index i.
+template <int P, bool kScaled, typename T, int... R>
 constexpr auto Gemm16Table(std::integer_sequence<int, R...>) {
   using Fn = void (*)(const float*, int64_t, const T*, int64_t, int64_t,
-                      int64_t, float*, int64_t);
-  return std::array<Fn, sizeof...(R)>{Gemm16<R + 1, P, T>...};
+                      int64_t, float*, int64_t, const float*);
+  return std::array<Fn, sizeof...(R)>{Gemm16<R + 1, P, kScaled, T>...};
 }
+
+// The kernels for a tile of up to kRowTile rows, by P and kScaled.
+template <int P, bool kScaled, typename T>
+constexpr auto kGemm16 = Gemm16Table<P, kScaled, T>(
+    std::make_integer_sequence<int, P == 1 ? Simd::kRowTile : kPairTile>());
 
 // Every group of 16 columns, kRowTile rows at a time; up to kPairTile rows
 // take two groups at once, two memory streams instead of one, which a one-row
@@ -321,21 +335,21 @@ constexpr auto Gemm16Table(std::integer_sequence<int, R...>) {
 template <typename T>
 void Groups16(const float* x, int64_t ldx, const T* w, int64_t ldw,
               int64_t gstride, int64_t k, int64_t groups, float* y, int64_t ldy,
-              int64_t rows) {
-  static constexpr auto kOne =
-      Gemm16Table<1, T>(std::make_integer_sequence<int, Simd::kRowTile>());
-  static constexpr auto kTwo =
-      Gemm16Table<2, T>(std::make_integer_sequence<int, kPairTile>());
+              int64_t rows, const float* scale) {
+  const auto& kOne =
+      scale != nullptr ? kGemm16<1, true, T> : kGemm16<1, false, T>;
+  const auto& kTwo =
+      scale != nullptr ? kGemm16<2, true, T> : kGemm16<2, false, T>;
   for (int64_t r = 0; r < rows; r += Simd::kRowTile) {
     const int64_t R = std::min<int64_t>(Simd::kRowTile, rows - r);
     int64_t g = 0;
     for (; R <= kPairTile && g + 2 <= groups; g += 2) {
       kTwo[R - 1](x + r * ldx, ldx, w + g * gstride, ldw, gstride, k,
-                  y + r * ldy + 16 * g, ldy);
+                  y + r * ldy + 16 * g, ldy, scale);
     }
     for (; g < groups; ++g) {
       kOne[R - 1](x + r * ldx, ldx, w + g * gstride, ldw, gstride, k,
-                  y + r * ldy + 16 * g, ldy);
+                  y + r * ldy + 16 * g, ldy, scale);
     }
   }
 }
@@ -349,11 +363,11 @@ namespace {
 template <typename T>
 void Groups16(const float* x, int64_t ldx, const T* w, int64_t ldw,
               int64_t gstride, int64_t k, int64_t groups, float* y, int64_t ldy,
-              int64_t rows) {
+              int64_t rows, const float* scale) {
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t r = 0; r < rows; ++r) {
       GemvTail(x + r * ldx, w + g * gstride, k, 16, ldw, 0,
-               y + r * ldy + 16 * g);
+               y + r * ldy + 16 * g, scale);
     }
   }
 }
@@ -366,42 +380,44 @@ namespace {
 
 template <typename T>
 void GemmAccumulateT(const float* x, int64_t ldx, const T* w, int64_t ldw,
-                     int64_t k, int64_t n, float* y, int64_t ldy,
-                     int64_t rows) {
+                     int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows,
+                     const float* scale) {
   const int64_t n16 = n - n % 16;
-  Groups16(x, ldx, w, ldw, /*gstride=*/16, k, n16 / 16, y, ldy, rows);
+  Groups16(x, ldx, w, ldw, /*gstride=*/16, k, n16 / 16, y, ldy, rows, scale);
   if (n16 < n) {
     for (int64_t r = 0; r < rows; ++r)
-      GemvTail(x + r * ldx, w, k, n, ldw, n16, y + r * ldy);
+      GemvTail(x + r * ldx, w, k, n, ldw, n16, y + r * ldy, scale);
   }
 }
 
 }  // namespace
 
 void GemmAccumulate(const float* x, int64_t ldx, const float* w, int64_t ldw,
-                    int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows) {
-  GemmAccumulateT(x, ldx, w, ldw, k, n, y, ldy, rows);
+                    int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows,
+                    const float* scale) {
+  GemmAccumulateT(x, ldx, w, ldw, k, n, y, ldy, rows, scale);
 }
 
 void GemmAccumulate(const float* x, int64_t ldx, const uint16_t* w, int64_t ldw,
-                    int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows) {
-  GemmAccumulateT(x, ldx, w, ldw, k, n, y, ldy, rows);
+                    int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows,
+                    const float* scale) {
+  GemmAccumulateT(x, ldx, w, ldw, k, n, y, ldy, rows, scale);
 }
 
 void PanelGemmAccumulate(const float* x, int64_t ldx, const float* panels,
                          int64_t k, int64_t n_panels, float* y, int64_t ldy,
-                         int64_t rows) {
+                         int64_t rows, const float* scale) {
   Groups16(x, ldx, panels, /*ldw=*/16, /*gstride=*/16 * k, k, n_panels, y, ldy,
-           rows);
+           rows, scale);
 }
 
 void PanelGemmAccumulate(const float* x, int64_t ldx, const uint16_t* panels,
                          int64_t k, int64_t n_panels, float* y, int64_t ldy,
-                         int64_t rows) {
+                         int64_t rows, const float* scale) {
   constexpr int64_t w = kBf16PanelColumns;
   for (int64_t p = 0; p < n_panels; ++p) {
     Groups16(x, ldx, panels + p * w * k, /*ldw=*/w, /*gstride=*/16, k, w / 16,
-             y + p * w, ldy, rows);
+             y + p * w, ldy, rows, scale);
   }
 }
 

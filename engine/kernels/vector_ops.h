@@ -45,12 +45,19 @@ void GemvAccumulate(const float* x, const float* w, int64_t k, int64_t n,
 // columns at a time with the outputs in registers, so each w load feeds up to
 // six (twelve) FMAs (the convolutions: the modules of a position against one
 // M x M tap).
+//
+// Given `scale` (k floats), each w row c is multiplied by scale[c] as it is
+// loaded: y[r] += (x[r] * scale) @ w elementwise, for every row, without the
+// scaled rows being written anywhere (the factored dense: x its D, scale an
+// input row). Here and below.
 void GemmAccumulate(const float* x, int64_t ldx, const float* w, int64_t ldw,
-                    int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows);
+                    int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows,
+                    const float* scale = nullptr);
 // The same with bfloat16 weights, each load widened in registers once for all
 // the rows it feeds.
 void GemmAccumulate(const float* x, int64_t ldx, const uint16_t* w, int64_t ldw,
-                    int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows);
+                    int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows,
+                    const float* scale = nullptr);
 
 // The same kernel over a weight packed as panels of 16 columns: panel g is k
 // rows of 16 floats, contiguous, at panels + g * 16 * k, and adds to y columns
@@ -58,14 +65,14 @@ void GemmAccumulate(const float* x, int64_t ldx, const uint16_t* w, int64_t ldw,
 // (packed_linear.h).
 void PanelGemmAccumulate(const float* x, int64_t ldx, const float* panels,
                          int64_t k, int64_t n_panels, float* y, int64_t ldy,
-                         int64_t rows);
+                         int64_t rows, const float* scale = nullptr);
 // The same over bfloat16 panels of kBf16PanelColumns: panel g is k rows of 32
 // values at panels + g * 32 * k, adding to y columns 32g .. 32g+31. A row of
 // such a panel is a cache line, as an f32 panel's is; 16-column bf16 panels,
 // half a line a row, read 30-35 GB/s from memory where these read 50+.
 void PanelGemmAccumulate(const float* x, int64_t ldx, const uint16_t* panels,
                          int64_t k, int64_t n_panels, float* y, int64_t ldy,
-                         int64_t rows);
+                         int64_t rows, const float* scale = nullptr);
 inline constexpr int64_t kBf16PanelColumns = 32;
 
 // Up to this many rows PanelGemmAccumulate reads two panels at once when given

@@ -3,9 +3,11 @@
 // m], Mo = d_out / S. Used by Sparse QKV and by the sparse loss.
 //
 // Computed as GEMMs over chunks of rows: rows x * D[s] for every s ([rows * S,
-// d_in]) times E, whose output is already the s-major [rows, d_out] layout. It
-// reads d_in * (S
-// + Mo) weights but does d_in * d_out multiply-adds. Thread-compatible.
+// d_in]) times E, whose output is already the s-major [rows, d_out] layout.
+// Where E's kernel can (Linear::ForwardColumnsScaled) and E is narrow, that is
+// D times E with E's rows scaled by x as they are loaded, and the scaled rows
+// are never built. It reads d_in * (S + Mo) weights but does d_in * d_out
+// multiply-adds. Thread-compatible.
 #ifndef TERRASERVE_ENGINE_LAYERS_FACTORED_DENSE_H_
 #define TERRASERVE_ENGINE_LAYERS_FACTORED_DENSE_H_
 
@@ -28,18 +30,23 @@ class FactoredDense {
   static absl::StatusOr<std::unique_ptr<FactoredDense>> Load(
       WeightSource& loader, const std::string& prefix, int modules, int d_in,
       int d_out, DenseKernel kernel, bool bf16_e = false);
-  // x: [rows, d_in] -> y: [rows, d_out]. Uses the kModuleRows slot.
+  // x: [rows, d_in] -> y: [rows, d_out]. May use the kModuleRows slot.
   absl::Status Forward(const float* x, int64_t rows, Scratch* scratch,
                        float* y);
 
   int64_t weight_bytes() const;
 
-  // Most bytes of scaled input rows built before each GEMM: within L2 (1 MB
-  // per core here), and 16 rows at the medium shape, a decode step's batch.
+  // Most bytes of scaled input rows (S per input row) a GEMM takes at once:
+  // within L2 (1 MB per core here), and 16 rows at the medium shape, a decode
+  // step's batch.
   static constexpr int64_t kChunkBytes = int64_t(1) << 20;
   int64_t macs_per_row() const { return int64_t(d_in_) * d_out_; }
 
  private:
+  // Each of x's n rows times each of D's, [n * S, d_in], in the kModuleRows
+  // slot.
+  const float* ScaleRows(const float* x, int64_t n, Scratch* scratch) const;
+
   int S_ = 0, d_in_ = 0, d_out_ = 0;
   std::vector<float> D_, bias_;
   std::unique_ptr<Linear> E_;

@@ -420,6 +420,7 @@ TEST(CpuKernelsTest, SparseFfRowsAndBlockArgmaxMatchReference) {
   }
 }
 
+// With and without a scale on the weights' rows, f32 and bf16 weights.
 TEST(CpuKernelsTest, GemmAccumulateMatchesNaive) {
   std::mt19937 rng(10);
   for (auto [rows, k, n] : {std::tuple<int, int, int>{1, 1, 1},
@@ -430,34 +431,38 @@ TEST(CpuKernelsTest, GemmAccumulateMatchesNaive) {
                             {5, 3, 33}}) {
     const int ldx = k + 3, ldw = n + 5, ldy = n + 2;  // strided rows
     auto x = Random(rows * ldx, rng), w = Random(k * ldw, rng),
-         y = Random(rows * ldy, rng);
-    auto want = y;
-    for (int r = 0; r < rows; ++r) {
-      for (int j = 0; j < n; ++j) {
-        double acc = want[r * ldy + j];
-        for (int c = 0; c < k; ++c)
-          acc += double(x[r * ldx + c]) * w[c * ldw + j];
-        want[r * ldy + j] = static_cast<float>(acc);
-      }
-    }
-    auto y32 = y;
-    GemmAccumulate(x.data(), ldx, w.data(), ldw, k, n, y32.data(), ldy, rows);
-    EXPECT_LT(MaxAbsDiff(y32, want), 1e-4) << rows << "x" << k << "x" << n;
-    // bf16 weights: against the same sums of the widened values.
+         y = Random(rows * ldy, rng), scale = Random(k, rng);
     std::vector<uint16_t> wb(w.size());
     for (size_t i = 0; i < w.size(); ++i) wb[i] = FloatToBf16(w[i]);
-    auto want_b = y;
-    for (int r = 0; r < rows; ++r) {
-      for (int j = 0; j < n; ++j) {
-        double acc = want_b[r * ldy + j];
-        for (int c = 0; c < k; ++c)
-          acc += double(x[r * ldx + c]) * Bf16ToFloat(wb[c * ldw + j]);
-        want_b[r * ldy + j] = static_cast<float>(acc);
+    // y + (x * scale) @ w in double, w's values as read (f32, widened bf16).
+    auto naive = [&](auto& weights, const float* sc) {
+      auto want = y;
+      for (int r = 0; r < rows; ++r) {
+        for (int j = 0; j < n; ++j) {
+          double acc = want[r * ldy + j];
+          for (int c = 0; c < k; ++c) {
+            acc += double(x[r * ldx + c]) * (sc != nullptr ? sc[c] : 1.0) *
+                   internal::ToFloat(weights[c * ldw + j]);
+          }
+          want[r * ldy + j] = static_cast<float>(acc);
+        }
       }
+      return want;
+    };
+    for (const float* sc : {static_cast<const float*>(nullptr),
+                            static_cast<const float*>(scale.data())}) {
+      auto got = y;
+      GemmAccumulate(x.data(), ldx, w.data(), ldw, k, n, got.data(), ldy, rows,
+                     sc);
+      EXPECT_LT(MaxAbsDiff(got, naive(w, sc)), 1e-4)
+          << rows << "x" << k << "x" << n << " scaled " << (sc != nullptr);
+      got = y;
+      GemmAccumulate(x.data(), ldx, wb.data(), ldw, k, n, got.data(), ldy, rows,
+                     sc);
+      EXPECT_LT(MaxAbsDiff(got, naive(wb, sc)), 1e-4)
+          << "bf16 " << rows << "x" << k << "x" << n << " scaled "
+          << (sc != nullptr);
     }
-    GemmAccumulate(x.data(), ldx, wb.data(), ldw, k, n, y.data(), ldy, rows);
-    EXPECT_LT(MaxAbsDiff(y, want_b), 1e-4)
-        << "bf16 " << rows << "x" << k << "x" << n;
   }
 }
 
@@ -604,6 +609,48 @@ TEST(LinearColumnsTest, RangesOfColumnsMatchForward) {
                   0);
         EXPECT_LT(MaxAbsDiff(whole, ranges), 1e-5)
             << k << "x" << n << " group " << g << " m=" << m;
+      }
+    }
+  }
+}
+
+// ForwardColumnsScaled: for several inputs at once, the same as Forward over
+// x's rows multiplied by each input's scales, over ranges of columns as above.
+TEST(LinearColumnsTest, ScaledRangesMatchForwardOfScaledRows) {
+  std::mt19937 rng(11);
+  for (auto [k, n] : {std::pair<int, int>{64, 64},
+                      {33, 17 * 16 + 3},
+                      {20, 160},  // five bf16 panels, ten f32 ones
+                      {40, 5}}) {
+    auto w = Random(k * n, rng, 0.3f), b = Random(n, rng);
+    auto packed = MakeLinear(w, b, k, n, DenseKernel::kPacked);
+    ASSERT_TRUE(packed.ok()) << packed.status();
+    auto bf16 = MakePackedBf16Linear(w, b, k, n);
+    ASSERT_TRUE(bf16.ok()) << bf16.status();
+    for (Linear* linear : {packed->get(), bf16->get()}) {
+      const int64_t g = linear->column_group();
+      const int64_t groups = (n + g - 1) / g, half = groups / 2;
+      for (auto [m, inputs] : {std::pair<int, int>{1, 1}, {4, 3}, {16, 2}}) {
+        auto x = Random(m * k, rng), scales = Random(inputs * k, rng);
+        // What the scaled rows would give through Forward.
+        std::vector<float> want(inputs * m * n), scaled(m * k);
+        for (int s = 0; s < inputs; ++s) {
+          for (int i = 0; i < m * k; ++i)
+            scaled[i] = x[i] * scales[s * k + i % k];
+          ASSERT_TRUE(
+              linear->Forward(scaled.data(), m, want.data() + s * m * n).ok());
+        }
+        std::vector<float> got(want.size(), NAN);
+        linear->ForwardColumnsScaled(x.data(), m, scales.data(), inputs, 0,
+                                     half * g, got.data());
+        linear->ForwardColumnsScaled(x.data(), m, scales.data(), inputs,
+                                     half * g, n, got.data());
+        EXPECT_EQ(std::count_if(got.begin(), got.end(),
+                                [](float v) { return std::isnan(v); }),
+                  0);
+        EXPECT_LT(MaxAbsDiff(want, got), 1e-5)
+            << k << "x" << n << " group " << g << " m=" << m
+            << " inputs=" << inputs;
       }
     }
   }

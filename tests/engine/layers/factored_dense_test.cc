@@ -53,8 +53,8 @@ TEST(FactoredDenseTest, MatchesTheFormulaOverSeveralChunks) {
 }
 
 TEST(FactoredDenseTest, SplitsTheColumnsOfEOverTheTeam) {
-  // 80 columns of E: five 16-column groups, handed out unevenly, and the
-  // scaled rows (4 or 20 of them) split over the team before them.
+  // 80 columns of E: five 16-column groups, handed out unevenly, each thread
+  // scaling E's rows by every input row as it reads its share.
   const int S = 4, d_in = 512, d_out = 320;
   testing::ThreadsScope threads(2);
   RandomWeights weights(8);
