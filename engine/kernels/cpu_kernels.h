@@ -72,8 +72,9 @@ void BlockArgmax(const float* logits, int64_t rows, int n_blocks, int block,
 void CausalConv(const CausalConvJob* jobs, int n_jobs, int S, int M, int kL);
 
 // A [kL, kS, M, M] (HWIO) kernel in the layout CausalConv reads:
-// [M / c, kL * kS, M, c] with c = 16 output columns when M is a multiple of
-// 16, else c = M (then the layout is unchanged).
+// [M / c, kL * kS, M, c] with c = 32 output columns when M is a multiple of
+// 32, else 16 when it is one of 16, else c = M (then the layout is
+// unchanged).
 std::vector<float> PackConvWeight(const std::vector<float>& hwio, int kL,
                                   int kS, int M);
 

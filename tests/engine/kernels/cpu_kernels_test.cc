@@ -473,9 +473,9 @@ TEST(CpuKernelsTest, CausalConvMatchesReference) {
         {4, 8, 3, 1, 5},
         {1, 5, 2, 3, 3},
         {16, 4, 3, 3, 7},
-        {16, 64, 3, 3, 1},  // the medium shape: four 16-column blocks
+        {16, 64, 3, 3, 1},  // the medium shape: two 32-column blocks
         {6, 32, 3, 3, 2},
-        {5, 48, 3, 1, 3},
+        {5, 48, 3, 1, 3},     // three 16-column blocks
         {3, 20, 3, 3, 2}}) {  // 16 columns in registers, 4 in the tail
     auto hist = Random((kL - 1) * S * M, rng), y = Random(T * S * M, rng);
     auto w = Random(kL * kS * M * M, rng), b = Random(M, rng);
