@@ -55,6 +55,8 @@ ABSL_FLAG(std::string, source_dir, ".", "Repository root (for --pytorch).");
 ABSL_FLAG(
     int, threads, 0,
     "Engine threads per step (EngineOptions::num_threads); 0 = all cores.");
+ABSL_FLAG(int, kv_block_size, terraserve::engine::EngineOptions().kv_block_size,
+          "Positions per KV-cache block (EngineOptions::kv_block_size).");
 ABSL_FLAG(bool, bf16_sparse_controller, false,
           "Hold Sparse FF controller weights in bf16 "
           "(EngineOptions::bf16_sparse_controller).");
@@ -424,6 +426,7 @@ absl::StatusOr<std::unique_ptr<engine::TerraformerEngine>> MakeEngine(
   options.bf16_sparse_ff_rows = absl::GetFlag(FLAGS_bf16_sparse_ff_rows);
   options.bf16_output_layer = absl::GetFlag(FLAGS_bf16_output_layer);
   options.num_threads = absl::GetFlag(FLAGS_threads);
+  options.kv_block_size = absl::GetFlag(FLAGS_kv_block_size);
   options.dense_kernel = variant.kernel;
   options.bf16_kv_cache = variant.bf16_kv_cache;
   options.kv_cache_tokens =
