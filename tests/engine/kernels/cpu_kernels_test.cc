@@ -572,6 +572,26 @@ TEST(Bf16LinearTest, MatchesReferenceOnRoundedWeights) {
   EXPECT_FALSE(MakePackedBf16Linear({1, 2, 3}, {}, 2, 2).ok());
 }
 
+// The kernels that offer ForwardColumns, over w [k, n] and bias b: the
+// packed kernel with f32 and with bf16 weights.
+std::vector<std::unique_ptr<Linear>> ColumnKernels(const std::vector<float>& w,
+                                                   const std::vector<float>& b,
+                                                   int k, int n) {
+  std::vector<std::unique_ptr<Linear>> kernels;
+  for (bool bf16 : {false, true}) {
+    auto made = bf16 ? MakePackedBf16Linear(w, b, k, n)
+                     : MakeLinear(w, b, k, n, DenseKernel::kPacked);
+    EXPECT_TRUE(made.ok()) << made.status();
+    if (made.ok()) kernels.push_back(std::move(*made));
+  }
+  return kernels;
+}
+
+int64_t CountNan(const std::vector<float>& v) {
+  return std::count_if(v.begin(), v.end(),
+                       [](float x) { return std::isnan(x); });
+}
+
 // ForwardColumns over consecutive ranges of whole groups (the last one ending
 // at n, taking any tail) builds the same y as Forward, for the kernels that
 // offer it; a range of a single group and an empty one are included.
@@ -583,11 +603,7 @@ TEST(LinearColumnsTest, RangesOfColumnsMatchForward) {
                       {9, 100},
                       {40, 5}}) {
     auto w = Random(k * n, rng, 0.3f), b = Random(n, rng);
-    auto packed = MakeLinear(w, b, k, n, DenseKernel::kPacked);
-    ASSERT_TRUE(packed.ok()) << packed.status();
-    auto bf16 = MakePackedBf16Linear(w, b, k, n);
-    ASSERT_TRUE(bf16.ok()) << bf16.status();
-    for (Linear* linear : {packed->get(), bf16->get()}) {
+    for (const auto& linear : ColumnKernels(w, b, k, n)) {
       const int64_t g = linear->column_group();
       ASSERT_GT(g, 0);
       const int64_t groups = (n + g - 1) / g;
@@ -604,9 +620,7 @@ TEST(LinearColumnsTest, RangesOfColumnsMatchForward) {
                                  std::min<int64_t>(n, end * g), ranges.data());
           at = end;
         }
-        EXPECT_EQ(std::count_if(ranges.begin(), ranges.end(),
-                                [](float v) { return std::isnan(v); }),
-                  0);
+        EXPECT_EQ(CountNan(ranges), 0);
         EXPECT_LT(MaxAbsDiff(whole, ranges), 1e-5)
             << k << "x" << n << " group " << g << " m=" << m;
       }
@@ -623,11 +637,7 @@ TEST(LinearColumnsTest, ScaledRangesMatchForwardOfScaledRows) {
                       {20, 160},  // five bf16 panels, ten f32 ones
                       {40, 5}}) {
     auto w = Random(k * n, rng, 0.3f), b = Random(n, rng);
-    auto packed = MakeLinear(w, b, k, n, DenseKernel::kPacked);
-    ASSERT_TRUE(packed.ok()) << packed.status();
-    auto bf16 = MakePackedBf16Linear(w, b, k, n);
-    ASSERT_TRUE(bf16.ok()) << bf16.status();
-    for (Linear* linear : {packed->get(), bf16->get()}) {
+    for (const auto& linear : ColumnKernels(w, b, k, n)) {
       const int64_t g = linear->column_group();
       const int64_t groups = (n + g - 1) / g, half = groups / 2;
       for (auto [m, inputs] : {std::pair<int, int>{1, 1}, {4, 3}, {16, 2}}) {
@@ -645,9 +655,7 @@ TEST(LinearColumnsTest, ScaledRangesMatchForwardOfScaledRows) {
                                      half * g, got.data());
         linear->ForwardColumnsScaled(x.data(), m, scales.data(), inputs,
                                      half * g, n, got.data());
-        EXPECT_EQ(std::count_if(got.begin(), got.end(),
-                                [](float v) { return std::isnan(v); }),
-                  0);
+        EXPECT_EQ(CountNan(got), 0);
         EXPECT_LT(MaxAbsDiff(want, got), 1e-5)
             << k << "x" << n << " group " << g << " m=" << m
             << " inputs=" << inputs;
