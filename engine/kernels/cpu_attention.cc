@@ -191,23 +191,22 @@ void AttendTile(const AttentionJob& job, int h, int t0, int n, const float* kt,
   }
 }
 
+// Whether a one-query job over `kv` takes the pair-order kernels: a bf16
+// cache whose heads are whole pair chunks. Its query is then put in pair
+// order once per job, its chunks' weighted values stay in pair order through
+// the merge, and the merged output is put back once.
+bool PairOrder(const KvView& kv) {
+  return kv.bf16 && kv.head_dim % kBf16PairChunk == 0;
+}
+
 // Every head of one query over positions [p0, p1), block by block so each
 // block's keys, then its values, are read as one run. partial: per head
-// {max, sum, head_dim weighted values}, unnormalised.
+// {max, sum, head_dim weighted values}, unnormalised. q and the weighted
+// values in pair order where `pairs`.
 void AttendChunk(const float* q, int64_t p0, int64_t p1, int n_heads,
-                 const KvView& kv, float* partial) {
+                 const KvView& kv, bool pairs, float* partial) {
   const int dh = kv.head_dim;
   const int64_t n = p1 - p0;
-  // A bf16 cache whose heads are whole pair chunks takes the pair-order
-  // kernels: the query put in pair order once here, the weighted values
-  // accumulated in pair order and put back at the end.
-  const bool pairs = kv.bf16 && dh % kBf16PairChunk == 0;
-  thread_local std::vector<float> reordered;
-  if (pairs) {
-    reordered.resize(static_cast<size_t>(kv.d));
-    ToPairOrder(q, kv.d, reordered.data());
-    q = reordered.data();
-  }
   tl_scores.resize(static_cast<size_t>(n_heads * n));
   float* sc = tl_scores.data();
   for (int64_t b = p0; b < p1; b += kv.block_size) {
@@ -228,32 +227,31 @@ void AttendChunk(const float* q, int64_t p0, int64_t p1, int n_heads,
                      partial + h * (dh + 2) + 2);
     }
   }
-  if (!pairs) return;
-  for (int h = 0; h < n_heads; ++h) {
-    float* oh = partial + h * (dh + 2) + 2;
-    std::copy(oh, oh + dh, reordered.begin());
-    FromPairOrder(reordered.data(), dh, oh);
-  }
 }
 
-// out = the softmax-weighted values over all `chunks` partials of one query.
+// out = the softmax-weighted values over all `chunks` partials of one query,
+// their values in pair order where `pairs` (put back here).
 void MergeChunks(const float* partials, int chunks, int n_heads, int dh,
-                 float* out) {
+                 bool pairs, float* out) {
   const int64_t stride = int64_t(n_heads) * (dh + 2);
+  thread_local std::vector<float> merged;
+  merged.resize(static_cast<size_t>(dh));
   for (int h = 0; h < n_heads; ++h) {
     float mx = -INFINITY;
     for (int c = 0; c < chunks; ++c)
       mx = std::max(mx, partials[c * stride + h * (dh + 2)]);
     float* oh = out + h * dh;
-    std::fill(oh, oh + dh, 0.0f);
+    float* acc = pairs ? merged.data() : oh;
+    std::fill(acc, acc + dh, 0.0f);
     float sum = 0;
     for (int c = 0; c < chunks; ++c) {
       const float* ph = partials + c * stride + h * (dh + 2);
       const float scale = std::exp(ph[0] - mx);
       sum += scale * ph[1];
-      Axpy(scale, ph + 2, oh, dh);
+      Axpy(scale, ph + 2, acc, dh);
     }
-    for (int i = 0; i < dh; ++i) oh[i] /= sum;
+    for (int i = 0; i < dh; ++i) acc[i] /= sum;
+    if (pairs) FromPairOrder(acc, dh, oh);
   }
 }
 
@@ -264,6 +262,7 @@ struct Item {
   int head;
   int64_t p0, p1;
   int64_t partial;  // offset of the item's partials, for one-query jobs
+  int64_t query;    // offset of its query in pair order, or -1: job.q as is
 };
 
 // A one-query job's partials: `chunks` of them from offset `first`.
@@ -271,13 +270,16 @@ struct Merge {
   int job;
   int64_t first;
   int chunks;
+  int64_t query;  // as Item::query
 };
 
 void RunItem(const Item& it, const AttentionJob* jobs, int n_heads,
-             float* partials) {
+             const float* pair_queries, float* partials) {
   const AttentionJob& job = jobs[it.job];
   if (it.head < 0) {
-    AttendChunk(job.q, it.p0, it.p1, n_heads, job.kv, partials + it.partial);
+    const bool pairs = it.query >= 0;
+    AttendChunk(pairs ? pair_queries + it.query : job.q, it.p0, it.p1, n_heads,
+                job.kv, pairs, partials + it.partial);
     return;
   }
   thread_local std::vector<float> kt;
@@ -295,7 +297,7 @@ void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
   thread_local std::vector<Merge> merges;
   items.clear();
   merges.clear();
-  int64_t work = 0, partial_floats = 0;
+  int64_t work = 0, partial_floats = 0, query_floats = 0;
   const int team = TeamSize();
   for (int j = 0; j < n_jobs; ++j) {
     const AttentionJob& job = jobs[j];
@@ -306,19 +308,32 @@ void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
     if (job.T == 1) {
       const int64_t len = job.start + 1, bs = kv.block_size;
       const int64_t chunk = BlocksPerItem((len + bs - 1) / bs, bs, team) * bs;
-      merges.push_back({j, partial_floats, 0});
+      const bool pairs = PairOrder(kv);
+      const int64_t query = pairs ? query_floats : -1;
+      if (pairs) query_floats += kv.d;
+      merges.push_back({j, partial_floats, 0, query});
       for (int64_t p = 0; p < len; p += chunk) {
-        items.push_back({j, -1, p, std::min(len, p + chunk), partial_floats});
+        items.push_back(
+            {j, -1, p, std::min(len, p + chunk), partial_floats, query});
         partial_floats += int64_t(n_heads) * (kv.head_dim + 2);
         ++merges.back().chunks;
       }
     } else {
-      for (int h = 0; h < n_heads; ++h) items.push_back({j, h, 0, 0, 0});
+      for (int h = 0; h < n_heads; ++h) items.push_back({j, h, 0, 0, 0, -1});
     }
   }
-  thread_local std::vector<float> partials;
+  // This thread's buffers, shared with the team.
+  thread_local std::vector<float> partials, pair_queries;
   partials.resize(static_cast<size_t>(partial_floats));
-  float* pa = partials.data();  // this thread's buffer, shared with the team
+  pair_queries.resize(static_cast<size_t>(query_floats));
+  float* pa = partials.data();
+  const float* pq = pair_queries.data();
+  for (const Merge& m : merges) {
+    if (m.query >= 0) {
+      ToPairOrder(jobs[m.job].q, jobs[m.job].kv.d,
+                  pair_queries.data() + m.query);
+    }
+  }
   // Split once the work outweighs the fork/join, about a microsecond: from a
   // block of one query (16 positions at d 1024, 128 KB of keys and values).
   // Dynamic: a prefill chunk's items are T times a decode's.
@@ -326,11 +341,12 @@ void Attention(const AttentionJob* jobs, int n_jobs, int n_heads) {
   // The team reads the calling thread's list, not its own thread_local one.
   const Item* list = items.data();
   const int64_t n_items = static_cast<int64_t>(items.size());
-  ParallelFor(n_items, Schedule::kDynamic, parallel,
-              [&](int64_t i, int64_t) { RunItem(list[i], jobs, n_heads, pa); });
+  ParallelFor(n_items, Schedule::kDynamic, parallel, [&](int64_t i, int64_t) {
+    RunItem(list[i], jobs, n_heads, pq, pa);
+  });
   for (const Merge& m : merges) {
     MergeChunks(pa + m.first, m.chunks, n_heads, jobs[m.job].kv.head_dim,
-                jobs[m.job].out);
+                m.query >= 0, jobs[m.job].out);
   }
 }
 
