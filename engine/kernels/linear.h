@@ -50,6 +50,14 @@ class Linear {
   virtual void ForwardColumnsScaled(const float* x, int64_t m,
                                     const float* scales, int64_t n_scales,
                                     int64_t j0, int64_t j1, float* y) const;
+  // One share of columns [j0, j1) of Forward's y for m rows, over inputs
+  // [i0, i1) alone: y = x[:, i0:i1] @ W[i0:i1, j0:j1], plus the bias where
+  // i0 == 0. For a layer too narrow to split evenly over a team by columns
+  // alone (a few panels); the caller adds the shares of a split of [0,
+  // in_features()). Ranges as ForwardColumns; 0 <= i0 < i1 <= in_features().
+  virtual void ForwardColumnsOfInputs(const float* x, int64_t m, int64_t i0,
+                                      int64_t i1, int64_t j0, int64_t j1,
+                                      float* y) const;
 };
 
 // INVALID_ARGUMENT unless k, n > 0, weight has k * n values and bias none or n.

@@ -21,6 +21,12 @@ void Linear::ForwardColumnsScaled(const float*, int64_t, const float*, int64_t,
   TS_CHECK(false) << "ForwardColumns on a Linear whose column_group() is 0";
 }
 
+void Linear::ForwardColumnsOfInputs(const float*, int64_t, int64_t, int64_t,
+                                    int64_t, int64_t, float*) const {
+  TS_CHECK(false) << "ForwardColumnsOfInputs on a Linear whose column_group() "
+                     "is 0";
+}
+
 absl::StatusOr<std::unique_ptr<Linear>> MakeLinear(
     const std::vector<float>& weight, const std::vector<float>& bias, int64_t k,
     int64_t n, DenseKernel kernel) {

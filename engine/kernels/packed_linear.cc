@@ -106,11 +106,34 @@ class PackedLinear final : public Linear {
     for (int64_t s = 0; s < n_scales; ++s) Tail(x, m, y + s * m * n_, scale(s));
   }
 
+  void ForwardColumnsOfInputs(const float* x, int64_t m, int64_t i0, int64_t i1,
+                              int64_t j0, int64_t j1, float* y) const override {
+    // Panel by panel: the rows [i0, i1) of one panel are contiguous, but
+    // two panels' would not be a panel pair.
+    const int64_t end = std::min(j1 / kPanel, panels_), k = i1 - i0;
+    for (int64_t p = j0 / kPanel; p < end; ++p) {
+      StartWithBias(m, p * kPanel, kPanel, y, i0 == 0);
+      PanelGemmAccumulate(x + i0, k_, packed_.data() + (p * k_ + i0) * kPanel,
+                          k, 1, y + p * kPanel, n_, m);
+    }
+    if (tail_ == 0 || j1 != n_) return;
+    StartWithBias(m, panels_ * kPanel, tail_, y, i0 == 0);
+    GemmAccumulate(x + i0, k_, tail_w_.data() + i0 * tail_, tail_, k, tail_,
+                   y + panels_ * kPanel, n_, m);
+  }
+
  private:
-  // y[:, j0 : j0 + width] = bias[j0 : j0 + width] for every row.
-  void StartWithBias(int64_t m, int64_t j0, int64_t width, float* y) const {
-    for (int64_t r = 0; r < m; ++r)
-      std::copy_n(bias_.data() + j0, width, y + r * n_ + j0);
+  // y[:, j0 : j0 + width] = bias[j0 : j0 + width] for every row, or zero
+  // without `bias`.
+  void StartWithBias(int64_t m, int64_t j0, int64_t width, float* y,
+                     bool bias = true) const {
+    for (int64_t r = 0; r < m; ++r) {
+      if (bias) {
+        std::copy_n(bias_.data() + j0, width, y + r * n_ + j0);
+      } else {
+        std::fill_n(y + r * n_ + j0, width, 0.0f);
+      }
+    }
   }
 
   // The columns of `count` panels from panel `first`; the weights' rows

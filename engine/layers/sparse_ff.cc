@@ -129,14 +129,15 @@ absl::Status SparseFf::Controller(const float* x, int64_t rows,
 void SparseFf::ForwardOneRow(const float* x, Scratch* scratch, float* y) {
   // A region for each of m1, m2 and the rows would be three forks and joins
   // of a few microseconds' work each, with the argmax on the calling thread
-  // alone between them. Here m1 is split by columns, then after a barrier
-  // each thread computes the logits of each chunk of blocks it takes, so it
-  // can take their argmax and their rows at once.
+  // alone between them. Here m1 is split, then after a barrier each thread
+  // computes the logits of each chunk of blocks it takes, so it can take
+  // their argmax and their rows at once.
   const int64_t f = int64_t(n_blocks_) * block_;
-  float* low = scratch->Floats(Scratch::kLowRank, lowrank_);
+  const int max_team = TeamSize();
+  float* shares = scratch->Floats(Scratch::kLowRank, 2 * max_team * lowrank_);
   float* logits = scratch->Floats(Scratch::kLogits, f);
   float* h = scratch->Floats(Scratch::kHidden, n_blocks_);
-  float* partials = scratch->Floats(Scratch::kPermuted, TeamSize() * d_);
+  float* partials = scratch->Floats(Scratch::kPermuted, max_team * d_);
   idx_.resize(n_blocks_);
   probs_.resize(n_blocks_);
   int32_t* idx = idx_.data();
@@ -145,12 +146,35 @@ void SparseFf::ForwardOneRow(const float* x, Scratch* scratch, float* y) {
   const int64_t groups1 = (lowrank_ + g1 - 1) / g1;
   std::atomic<int64_t> next{0};
   ParallelRegion(kernels::SparseFfRowIsParallel(gather_), [&](int t, int team) {
-    RegionFor(nullptr, groups1, Schedule::kStatic, t, team,
-              [&](int64_t g0, int64_t g) {
-                m1_->ForwardColumns(x, 1, g0 * g1,
-                                    std::min<int64_t>(lowrank_, g * g1), low);
+    // m1 is a few panels (three of bf16 weights at the medium shape). Split
+    // by panels alone, one thread read twice the other's share and the other
+    // waited for it at the barrier, so unless the panels divide evenly each
+    // is split by inputs too, one share per thread, and every thread adds
+    // the shares itself.
+    const int64_t splits = groups1 % team == 0 ? 1 : team;
+    auto cut = [&](int64_t s) { return s == splits ? d_ : s * d_ / splits; };
+    RegionFor(nullptr, groups1 * splits, Schedule::kStatic, t, team,
+              [&](int64_t i0, int64_t i1) {
+                for (int64_t i = i0; i < i1; ++i) {
+                  const int64_t g = i / splits, s = i % splits;
+                  const int64_t j0 = g * g1,
+                                j1 = std::min<int64_t>(lowrank_, j0 + g1);
+                  if (splits == 1) {
+                    m1_->ForwardColumns(x, 1, j0, j1, shares);
+                  } else {
+                    m1_->ForwardColumnsOfInputs(x, 1, cut(s), cut(s + 1), j0,
+                                                j1, shares + s * lowrank_);
+                  }
+                }
               });
     TeamBarrier();
+    float* low = shares;
+    if (splits > 1) {
+      low = shares + (max_team + t) * lowrank_;
+      std::copy_n(shares, lowrank_, low);
+      for (int64_t s = 1; s < splits; ++s)
+        Axpy(1.0f, shares + s * lowrank_, low, lowrank_);
+    }
     kernels::SparseFfRowPhase(
         x, idx, probs, gather_,
         [&](int b0, int b1) {

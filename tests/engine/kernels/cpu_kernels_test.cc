@@ -664,5 +664,35 @@ TEST(LinearColumnsTest, ScaledRangesMatchForwardOfScaledRows) {
   }
 }
 
+// ForwardColumnsOfInputs: a layer's inputs cut into shares (odd cuts
+// included), each over two ranges of columns, sum to Forward.
+TEST(LinearColumnsTest, SharesOfInputsSumToForward) {
+  std::mt19937 rng(13);
+  for (auto [k, n] :
+       {std::pair<int, int>{1024, 96}, {33, 17 * 16 + 3}, {20, 160}, {40, 5}}) {
+    auto w = Random(k * n, rng, 0.3f), b = Random(n, rng);
+    for (const auto& linear : ColumnKernels(w, b, k, n)) {
+      const int64_t g = linear->column_group();
+      const int64_t half = (n + g - 1) / g / 2;
+      const int cuts[] = {0, k / 3, k / 3 + 1, k};
+      for (int m : {1, 3}) {
+        auto x = Random(m * k, rng);
+        std::vector<float> want(m * n), sum(m * n, 0.0f), share(m * n, NAN);
+        ASSERT_TRUE(linear->Forward(x.data(), m, want.data()).ok());
+        for (int c = 0; c + 1 < 4; ++c) {
+          linear->ForwardColumnsOfInputs(x.data(), m, cuts[c], cuts[c + 1], 0,
+                                         half * g, share.data());
+          linear->ForwardColumnsOfInputs(x.data(), m, cuts[c], cuts[c + 1],
+                                         half * g, n, share.data());
+          EXPECT_EQ(CountNan(share), 0);
+          for (int i = 0; i < m * n; ++i) sum[i] += share[i];
+        }
+        EXPECT_LT(MaxAbsDiff(want, sum), 1e-4)
+            << k << "x" << n << " group " << g << " m=" << m;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace terraserve::engine

@@ -26,7 +26,8 @@ TEST(SparseFfOneRowTest, MatchesTheMaskedGemmAndTheRowsPath) {
   testing::ThreadsScope threads(2);
   ASSERT_EQ(TeamSize(), 2);
   // d * n_blocks >= 32K, so the row is split over the team; 33 blocks split
-  // 16 / 17, and a lowrank of 20 or 96 leaves the threads unequal m1 shares.
+  // 16 / 17. A lowrank of 20 or 96 is one or three bf16 m1 panels, which
+  // the team splits by inputs as well.
   // The 96-unit blocks are the medium shape's.
   const Shape shapes[] = {{1024, 33, 32, 20},
                           {512, 64, 16, 96},
