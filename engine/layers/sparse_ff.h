@@ -67,8 +67,8 @@ class SparseFf {
   bool multiply_ = false;
   DenseKernel dense_kernel_ = DenseKernel::kAuto;
   std::unique_ptr<Linear> m1_, m2_;  // controller; m2 carries the bias mb
-  // Whether ForwardOneRow can split m1 and m2 by columns (each block's logits
-  // whole in one thread's share).
+  // Whether ForwardOneRow can split m1 (by columns and inputs) and m2 (by
+  // columns, each block's logits whole in one thread's share).
   bool one_region_row_ = false;
   // For the masked GEMM (w2 rows in e-major order); null until it may run.
   std::unique_ptr<Linear> w1_, w2_;
