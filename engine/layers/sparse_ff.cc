@@ -155,16 +155,19 @@ void SparseFf::ForwardOneRow(const float* x, Scratch* scratch, float* y) {
     auto cut = [&](int64_t s) { return s == splits ? d_ : s * d_ / splits; };
     RegionFor(nullptr, groups1 * splits, Schedule::kStatic, t, team,
               [&](int64_t i0, int64_t i1) {
+                if (splits == 1) {
+                  // The thread's panels in one call, so it pairs them.
+                  m1_->ForwardColumns(x, 1, i0 * g1,
+                                      std::min<int64_t>(lowrank_, i1 * g1),
+                                      shares);
+                  return;
+                }
                 for (int64_t i = i0; i < i1; ++i) {
                   const int64_t g = i / splits, s = i % splits;
-                  const int64_t j0 = g * g1,
-                                j1 = std::min<int64_t>(lowrank_, j0 + g1);
-                  if (splits == 1) {
-                    m1_->ForwardColumns(x, 1, j0, j1, shares);
-                  } else {
-                    m1_->ForwardColumnsOfInputs(x, 1, cut(s), cut(s + 1), j0,
-                                                j1, shares + s * lowrank_);
-                  }
+                  m1_->ForwardColumnsOfInputs(
+                      x, 1, cut(s), cut(s + 1), g * g1,
+                      std::min<int64_t>(lowrank_, (g + 1) * g1),
+                      shares + s * lowrank_);
                 }
               });
     TeamBarrier();
