@@ -108,18 +108,10 @@ class PackedLinear final : public Linear {
 
   void ForwardColumnsOfInputs(const float* x, int64_t m, int64_t i0, int64_t i1,
                               int64_t j0, int64_t j1, float* y) const override {
-    // Panel by panel: the rows [i0, i1) of one panel are contiguous, but
-    // two panels' would not be a panel pair.
-    const int64_t end = std::min(j1 / kPanel, panels_), k = i1 - i0;
-    for (int64_t p = j0 / kPanel; p < end; ++p) {
-      StartWithBias(m, p * kPanel, kPanel, y, i0 == 0);
-      PanelGemmAccumulate(x + i0, k_, packed_.data() + (p * k_ + i0) * kPanel,
-                          k, 1, y + p * kPanel, n_, m);
-    }
-    if (tail_ == 0 || j1 != n_) return;
-    StartWithBias(m, panels_ * kPanel, tail_, y, i0 == 0);
-    GemmAccumulate(x + i0, k_, tail_w_.data() + i0 * tail_, tail_, k, tail_,
-                   y + panels_ * kPanel, n_, m);
+    const int64_t end = std::min(j1 / kPanel, panels_);
+    for (int64_t p = j0 / kPanel; p < end; ++p)
+      Panels(x, m, p, 1, y, /*scale=*/nullptr, i0, i1);
+    if (tail_ > 0 && j1 == n_) Tail(x, m, y, /*scale=*/nullptr, i0, i1);
   }
 
  private:
@@ -136,23 +128,28 @@ class PackedLinear final : public Linear {
     }
   }
 
-  // The columns of `count` panels from panel `first`; the weights' rows
-  // multiplied by `scale` where given (GemmAccumulate).
+  // The columns of `count` panels from panel `first`, over inputs [i0, i1)
+  // (i1 < 0: all of them), plus the bias where i0 == 0; the weights' rows
+  // multiplied by `scale` where given (GemmAccumulate). Part of the inputs
+  // only with count 1: a part's rows of two panels are not a panel pair.
   void Panels(const float* x, int64_t m, int64_t first, int64_t count, float* y,
-              const float* scale = nullptr) const {
+              const float* scale = nullptr, int64_t i0 = 0,
+              int64_t i1 = -1) const {
+    if (i1 < 0) i1 = k_;
     const int64_t j0 = first * kPanel;
-    StartWithBias(m, j0, count * kPanel, y);
-    PanelGemmAccumulate(x, k_, packed_.data() + first * k_ * kPanel, k_, count,
-                        y + j0, n_, m, scale);
+    StartWithBias(m, j0, count * kPanel, y, i0 == 0);
+    PanelGemmAccumulate(x + i0, k_, packed_.data() + (first * k_ + i0) * kPanel,
+                        i1 - i0, count, y + j0, n_, m, scale);
   }
 
-  // The columns past the last full panel.
-  void Tail(const float* x, int64_t m, float* y,
-            const float* scale = nullptr) const {
+  // The columns past the last full panel, as Panels.
+  void Tail(const float* x, int64_t m, float* y, const float* scale = nullptr,
+            int64_t i0 = 0, int64_t i1 = -1) const {
+    if (i1 < 0) i1 = k_;
     const int64_t j0 = panels_ * kPanel;
-    StartWithBias(m, j0, tail_, y);
-    GemmAccumulate(x, k_, tail_w_.data(), tail_, k_, tail_, y + j0, n_, m,
-                   scale);
+    StartWithBias(m, j0, tail_, y, i0 == 0);
+    GemmAccumulate(x + i0, k_, tail_w_.data() + i0 * tail_, tail_, i1 - i0,
+                   tail_, y + j0, n_, m, scale);
   }
 
   int64_t k_, n_, panels_, tail_;
