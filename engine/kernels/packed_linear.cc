@@ -26,9 +26,9 @@ template <typename T>
 class PackedLinear final : public Linear {
   // Output columns per panel: a cache line a row.
   static constexpr int64_t kPanel = sizeof(T) == 4 ? 16 : kBf16PanelColumns;
-  // Rows up to which the kernel is handed two f32 panels at once; a bf16
-  // panel is already two groups of 16 read together.
-  static constexpr int64_t kPairRows = sizeof(T) == 4 ? kPanelPairRows : 0;
+  // Rows up to which the kernel is handed two panels at once.
+  static constexpr int64_t kPairRows =
+      sizeof(T) == 4 ? kPanelPairRows : kBf16PanelPairRows;
 
  public:
   PackedLinear(const std::vector<float>& w, const std::vector<float>& bias,

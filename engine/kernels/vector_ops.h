@@ -84,6 +84,14 @@ inline constexpr int64_t kPanelPairRows = INT64_MAX;
 #else
 inline constexpr int64_t kPanelPairRows = 3;
 #endif
+// The same for bf16 panels, each already two groups of 16: a pair is four
+// groups, so only a few rows' accumulators fit in registers (AVX-512: four
+// rows of four; AVX2, whose panel row is four registers, none).
+#if defined(__AVX512F__)
+inline constexpr int64_t kBf16PanelPairRows = 4;
+#else
+inline constexpr int64_t kBf16PanelPairRows = 0;
+#endif
 
 // x[i] = exp(x[i] - shift) for i < n; returns the sum of the results: a
 // softmax's exponentials. Vectorised with our own polynomial, since glibc's

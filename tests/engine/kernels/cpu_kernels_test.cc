@@ -560,8 +560,9 @@ TEST(Bf16LinearTest, MatchesReferenceOnRoundedWeights) {
     ASSERT_TRUE(fast.ok()) << fast.status();
     auto ref = MakeReferenceLinear(rounded, b, k, n);
     EXPECT_EQ((*fast)->weight_bytes(), int64_t(k) * n * 2 + n * 4);
-    // One row (panel pairs), tiles of several rows, and past one tile.
-    for (int m : {1, 3, 4, 13}) {
+    // One to four rows (panel pairs), five (one panel at a time), and past
+    // one tile.
+    for (int m : {1, 2, 3, 4, 5, 13}) {
       auto x = Random(m * k, rng);
       std::vector<float> y1(m * n), y2(m * n);
       ASSERT_TRUE((*fast)->Forward(x.data(), m, y1.data()).ok());
