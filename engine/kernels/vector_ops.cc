@@ -239,6 +239,17 @@ void Dot8(const float* a, const float* rows, int64_t ld, int64_t n,
 
 #endif
 
+namespace {
+
+// Where group g of 16 columns starts: groups come in pairs gstride apart, and
+// the pairs pstride apart (2 * gstride for evenly spaced groups; for bf16
+// panels a pair is one panel, the next panel k rows later).
+constexpr int64_t GroupOffset(int64_t g, int64_t gstride, int64_t pstride) {
+  return (g % 2) * gstride + (g / 2) * pstride;
+}
+
+}  // namespace
+
 #if defined(__AVX2__) && defined(__FMA__)
 
 namespace {
@@ -265,17 +276,16 @@ constexpr int64_t kAhead = sizeof(T) == 4 ? 32 : 64;
 
 // y[r, 16g : 16g+16] += x[r, :] @ W_g for rows r < R and column groups g < P,
 // group g's k rows of 16 values (f32, or bf16 widened as loaded) starting at
-// w + (g % 2) * gstride + (g / 2) * pstride, ldw apart (pstride: the second
-// pair of groups, in the next bf16 panel). Unrolled so the R * P * kPerPanel
-// accumulators stay in registers; a bf16 load is widened once for all R rows.
-// kScaled: weight row c multiplied by scale[c] as it is loaded, once for all R
-// rows.
+// w + GroupOffset(g, gstride, pstride), ldw apart. Unrolled so the R * P *
+// kPerPanel accumulators stay in registers; a bf16 load is widened once for all
+// R rows. kScaled: weight row c multiplied by scale[c] as it is loaded, once
+// for all R rows.
 template <int R, int P, bool kScaled, typename T>
 void Gemm16(const float* x, int64_t ldx, const T* w, int64_t ldw,
             int64_t gstride, int64_t pstride, int64_t k, float* y, int64_t ldy,
             const float* scale) {
   constexpr int H = P * kPerPanel;
-  auto group = [&](int g) { return (g % 2) * gstride + (g / 2) * pstride; };
+  auto group = [&](int g) { return GroupOffset(g, gstride, pstride); };
   typename Simd::V acc[R][H];
 #pragma GCC unroll 12
   for (int r = 0; r < R; ++r) {
@@ -338,49 +348,37 @@ constexpr auto kGemm16 = Gemm16Table<P, kScaled, T>(
                                     : P == 2 ? kPairTile
                                              : int{kBf16PanelPairRows}>());
 
-// Every group of 16 columns, kRowTile rows at a time; up to kPairTile rows
-// take two groups at once, two memory streams instead of one, which a one-row
-// GEMV needs to reach the memory rate.
+// Every group of 16 columns (at GroupOffset), kRowTile rows at a time; up to
+// kPairTile rows take two groups at once, two memory streams instead of one,
+// which a one-row GEMV needs to reach the memory rate. A bf16 pair of groups
+// is one line a row, one stream, so up to kBf16PanelPairRows rows take four
+// (two panels): a one-row GEMV of 1024 x 4096 from memory on a Xeon (Ice
+// Lake) read 28-30% faster than one panel at a time without the prefetch,
+// 13-14% faster than with it.
 template <typename T>
 void Groups16(const float* x, int64_t ldx, const T* w, int64_t ldw,
-              int64_t gstride, int64_t k, int64_t groups, float* y, int64_t ldy,
-              int64_t rows, const float* scale) {
+              int64_t gstride, int64_t pstride, int64_t k, int64_t groups,
+              float* y, int64_t ldy, int64_t rows, const float* scale) {
   const auto& kOne =
       scale != nullptr ? kGemm16<1, true, T> : kGemm16<1, false, T>;
   const auto& kTwo =
       scale != nullptr ? kGemm16<2, true, T> : kGemm16<2, false, T>;
   for (int64_t r = 0; r < rows; r += Simd::kRowTile) {
     const int64_t R = std::min<int64_t>(Simd::kRowTile, rows - r);
+    auto run = [&](auto& kernels, int64_t g) {
+      kernels[R - 1](x + r * ldx, ldx, w + GroupOffset(g, gstride, pstride),
+                     ldw, gstride, pstride, k, y + r * ldy + 16 * g, ldy,
+                     scale);
+    };
     int64_t g = 0;
-    for (; R <= kPairTile && g + 2 <= groups; g += 2) {
-      kTwo[R - 1](x + r * ldx, ldx, w + g * gstride, ldw, gstride, 0, k,
-                  y + r * ldy + 16 * g, ldy, scale);
+    if constexpr (sizeof(T) == 2 && kBf16PanelPairRows > 0) {
+      const auto& kFour =
+          scale != nullptr ? kGemm16<4, true, T> : kGemm16<4, false, T>;
+      for (; R <= kBf16PanelPairRows && g + 4 <= groups; g += 4) run(kFour, g);
     }
-    for (; g < groups; ++g) {
-      kOne[R - 1](x + r * ldx, ldx, w + g * gstride, ldw, gstride, 0, k,
-                  y + r * ldy + 16 * g, ldy, scale);
-    }
+    for (; R <= kPairTile && g + 2 <= groups; g += 2) run(kTwo, g);
+    for (; g < groups; ++g) run(kOne, g);
   }
-}
-
-// Up to kBf16PanelPairRows rows, bf16 panels two at a time: two memory
-// streams per thread, as the f32 pairs read. A one-row GEMV from memory on a
-// Xeon (Ice Lake): 1024 x 4096 read 28-30% faster than one panel at a time
-// without the prefetch, 13-14% faster than with it. Returns the panels done.
-int64_t Bf16PanelPairs(const float* x, int64_t ldx, const uint16_t* panels,
-                       int64_t k, int64_t n_panels, float* y, int64_t ldy,
-                       int64_t rows, const float* scale) {
-  if constexpr (kBf16PanelPairRows == 0) return 0;
-  if (rows > kBf16PanelPairRows) return 0;
-  constexpr int64_t w = kBf16PanelColumns;
-  const auto& kFour = scale != nullptr ? kGemm16<4, true, uint16_t>
-                                       : kGemm16<4, false, uint16_t>;
-  int64_t p = 0;
-  for (; p + 2 <= n_panels; p += 2) {
-    kFour[rows - 1](x, ldx, panels + p * w * k, w, /*gstride=*/16,
-                    /*pstride=*/w * k, k, y + p * w, ldy, scale);
-  }
-  return p;
 }
 
 }  // namespace
@@ -391,19 +389,14 @@ namespace {
 
 template <typename T>
 void Groups16(const float* x, int64_t ldx, const T* w, int64_t ldw,
-              int64_t gstride, int64_t k, int64_t groups, float* y, int64_t ldy,
-              int64_t rows, const float* scale) {
+              int64_t gstride, int64_t pstride, int64_t k, int64_t groups,
+              float* y, int64_t ldy, int64_t rows, const float* scale) {
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t r = 0; r < rows; ++r) {
-      GemvTail(x + r * ldx, w + g * gstride, k, 16, ldw, 0,
+      GemvTail(x + r * ldx, w + GroupOffset(g, gstride, pstride), k, 16, ldw, 0,
                y + r * ldy + 16 * g, scale);
     }
   }
-}
-
-int64_t Bf16PanelPairs(const float*, int64_t, const uint16_t*, int64_t, int64_t,
-                       float*, int64_t, int64_t, const float*) {
-  return 0;
 }
 
 }  // namespace
@@ -417,7 +410,8 @@ void GemmAccumulateT(const float* x, int64_t ldx, const T* w, int64_t ldw,
                      int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows,
                      const float* scale) {
   const int64_t n16 = n - n % 16;
-  Groups16(x, ldx, w, ldw, /*gstride=*/16, k, n16 / 16, y, ldy, rows, scale);
+  Groups16(x, ldx, w, ldw, /*gstride=*/16, /*pstride=*/32, k, n16 / 16, y, ldy,
+           rows, scale);
   if (n16 < n) {
     for (int64_t r = 0; r < rows; ++r)
       GemvTail(x + r * ldx, w, k, n, ldw, n16, y + r * ldy, scale);
@@ -441,20 +435,17 @@ void GemmAccumulate(const float* x, int64_t ldx, const uint16_t* w, int64_t ldw,
 void PanelGemmAccumulate(const float* x, int64_t ldx, const float* panels,
                          int64_t k, int64_t n_panels, float* y, int64_t ldy,
                          int64_t rows, const float* scale) {
-  Groups16(x, ldx, panels, /*ldw=*/16, /*gstride=*/16 * k, k, n_panels, y, ldy,
-           rows, scale);
+  Groups16(x, ldx, panels, /*ldw=*/16, /*gstride=*/16 * k, /*pstride=*/32 * k,
+           k, n_panels, y, ldy, rows, scale);
 }
 
 void PanelGemmAccumulate(const float* x, int64_t ldx, const uint16_t* panels,
                          int64_t k, int64_t n_panels, float* y, int64_t ldy,
                          int64_t rows, const float* scale) {
+  // A panel is a pair of groups, the next panel w * k values on.
   constexpr int64_t w = kBf16PanelColumns;
-  for (int64_t p =
-           Bf16PanelPairs(x, ldx, panels, k, n_panels, y, ldy, rows, scale);
-       p < n_panels; ++p) {
-    Groups16(x, ldx, panels + p * w * k, /*ldw=*/w, /*gstride=*/16, k, w / 16,
-             y + p * w, ldy, rows, scale);
-  }
+  Groups16(x, ldx, panels, /*ldw=*/w, /*gstride=*/16, /*pstride=*/w * k, k,
+           n_panels * (w / 16), y, ldy, rows, scale);
 }
 
 #if defined(__AVX512F__)
