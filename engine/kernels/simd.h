@@ -16,9 +16,10 @@
 
 namespace terraserve::engine::internal {
 
-// kRowTile: rows of the GEMM's register tile. 32 registers with AVX-512 hold
-// up to 12 rows by two panels (24 accumulators, each weight load feeding
-// twelve FMAs); 16 with AVX2, six rows by one panel, or three by two.
+// kRowTile: rows of the GEMM's register tile (kGemmRowTile). 32 registers
+// with AVX-512 hold up to 12 rows by two panels (24 accumulators, each weight
+// load feeding twelve FMAs); 16 with AVX2, six rows by one panel, or three by
+// two.
 //
 // LoadWords / Even / Odd: 2 kLanes bf16 values loaded as kLanes 32-bit words,
 // each holding an even-indexed value in its low half and the next, odd one in
@@ -29,7 +30,7 @@ struct Simd {
   using V = __m512;
   using W = __m512i;
   static constexpr int kLanes = 16;
-  static constexpr int kRowTile = 12;
+  static constexpr int kRowTile = static_cast<int>(kGemmRowTile);
   static V Load(const float* p) { return _mm512_loadu_ps(p); }
   // The maskz forms, with every lane kept: GCC 12 warns of an uninitialised
   // variable inside the plain ones' inline definitions.
@@ -64,7 +65,7 @@ struct Simd {
   using V = __m256;
   using W = __m256i;
   static constexpr int kLanes = 8;
-  static constexpr int kRowTile = 6;
+  static constexpr int kRowTile = static_cast<int>(kGemmRowTile);
   static V Load(const float* p) { return _mm256_loadu_ps(p); }
   static V Load(const uint16_t* p) { return Widen8(p); }
   static W LoadWords(const uint16_t* p) {

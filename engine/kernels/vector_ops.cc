@@ -279,8 +279,9 @@ constexpr int64_t kAhead = sizeof(T) == 4 ? 32 : 64;
 // w + GroupOffset(g, gstride, pstride), ldw apart. Unrolled so the R * P *
 // kPerPanel accumulators stay in registers; a bf16 load is widened once for all
 // R rows. kScaled: weight row c multiplied by scale[c] as it is loaded, once
-// for all R rows.
-template <int R, int P, bool kScaled, typename T>
+// for all R rows. kTiles: x is a tile of PackRowTiles, row r's value c at
+// x[c * R + r] (ldx unused); else at x[r * ldx + c].
+template <int R, int P, bool kScaled, typename T, bool kTiles>
 void Gemm16(const float* x, int64_t ldx, const T* w, int64_t ldw,
             int64_t gstride, int64_t pstride, int64_t k, float* y, int64_t ldy,
             const float* scale) {
@@ -319,7 +320,8 @@ void Gemm16(const float* x, int64_t ldx, const T* w, int64_t ldw,
     }
 #pragma GCC unroll 12
     for (int r = 0; r < R; ++r) {
-      const typename Simd::V a = Simd::Broadcast(x + r * ldx + c);
+      const typename Simd::V a =
+          Simd::Broadcast(kTiles ? x + c * R + r : x + r * ldx + c);
 #pragma GCC unroll 4
       for (int h = 0; h < H; ++h) acc[r][h] = Simd::Fma(a, b[h], acc[r][h]);
     }
@@ -332,21 +334,30 @@ void Gemm16(const float* x, int64_t ldx, const T* w, int64_t ldw,
   }
 }
 
-// Gemm16<i + 1, P, kScaled, T> at index i.
-template <int P, bool kScaled, typename T, int... R>
+// Gemm16<i + 1, P, kScaled, T, kTiles> at index i.
+template <int P, bool kScaled, typename T, bool kTiles, int... R>
 constexpr auto Gemm16Table(std::integer_sequence<int, R...>) {
   using Fn = void (*)(const float*, int64_t, const T*, int64_t, int64_t,
                       int64_t, int64_t, float*, int64_t, const float*);
-  return std::array<Fn, sizeof...(R)>{Gemm16<R + 1, P, kScaled, T>...};
+  return std::array<Fn, sizeof...(R)>{Gemm16<R + 1, P, kScaled, T, kTiles>...};
 }
 
-// The kernels for a tile of up to kRowTile rows, by P and kScaled (four
-// groups, a bf16 panel pair: up to kBf16PanelPairRows).
-template <int P, bool kScaled, typename T>
-constexpr auto kGemm16 = Gemm16Table<P, kScaled, T>(
+// The kernels for a tile of up to kRowTile rows, by P, kScaled and kTiles
+// (four groups, a bf16 panel pair: up to kBf16PanelPairRows). Tiles come
+// unscaled only (PanelGemmAccumulateTiles).
+template <int P, bool kScaled, typename T, bool kTiles>
+constexpr auto kGemm16 = Gemm16Table<P, kScaled, T, kTiles>(
     std::make_integer_sequence<int, P == 1   ? Simd::kRowTile
                                     : P == 2 ? kPairTile
                                              : int{kBf16PanelPairRows}>());
+
+// The table for a call's x layout and scale.
+template <int P, typename T>
+const auto& Gemm16For(const float* scale, bool tiles) {
+  return tiles              ? kGemm16<P, false, T, true>
+         : scale != nullptr ? kGemm16<P, true, T, false>
+                            : kGemm16<P, false, T, false>;
+}
 
 // Every group of 16 columns (at GroupOffset), kRowTile rows at a time; up to
 // kPairTile rows take two groups at once, two memory streams instead of one,
@@ -354,26 +365,24 @@ constexpr auto kGemm16 = Gemm16Table<P, kScaled, T>(
 // is one line a row, one stream, so up to kBf16PanelPairRows rows take four
 // (two panels): a one-row GEMV of 1024 x 4096 from memory on a Xeon (Ice
 // Lake) read 28-30% faster than one panel at a time without the prefetch,
-// 13-14% faster than with it.
+// 13-14% faster than with it. `tiles`: x is PackRowTiles' layout, the tile
+// from row r at x + r * k (ldx unused); then `scale` must be null.
 template <typename T>
-void Groups16(const float* x, int64_t ldx, const T* w, int64_t ldw,
+void Groups16(const float* x, int64_t ldx, bool tiles, const T* w, int64_t ldw,
               int64_t gstride, int64_t pstride, int64_t k, int64_t groups,
               float* y, int64_t ldy, int64_t rows, const float* scale) {
-  const auto& kOne =
-      scale != nullptr ? kGemm16<1, true, T> : kGemm16<1, false, T>;
-  const auto& kTwo =
-      scale != nullptr ? kGemm16<2, true, T> : kGemm16<2, false, T>;
+  const auto& kOne = Gemm16For<1, T>(scale, tiles);
+  const auto& kTwo = Gemm16For<2, T>(scale, tiles);
   for (int64_t r = 0; r < rows; r += Simd::kRowTile) {
     const int64_t R = std::min<int64_t>(Simd::kRowTile, rows - r);
     auto run = [&](auto& kernels, int64_t g) {
-      kernels[R - 1](x + r * ldx, ldx, w + GroupOffset(g, gstride, pstride),
-                     ldw, gstride, pstride, k, y + r * ldy + 16 * g, ldy,
-                     scale);
+      kernels[R - 1](x + r * (tiles ? k : ldx), ldx,
+                     w + GroupOffset(g, gstride, pstride), ldw, gstride,
+                     pstride, k, y + r * ldy + 16 * g, ldy, scale);
     };
     int64_t g = 0;
     if constexpr (sizeof(T) == 2 && kBf16PanelPairRows > 0) {
-      const auto& kFour =
-          scale != nullptr ? kGemm16<4, true, T> : kGemm16<4, false, T>;
+      const auto& kFour = Gemm16For<4, T>(scale, tiles);
       for (; R <= kBf16PanelPairRows && g + 4 <= groups; g += 4) run(kFour, g);
     }
     for (; R <= kPairTile && g + 2 <= groups; g += 2) run(kTwo, g);
@@ -387,10 +396,12 @@ void Groups16(const float* x, int64_t ldx, const T* w, int64_t ldw,
 
 namespace {
 
+// A tile of PackRowTiles is one plain row here (kGemmRowTile 1).
 template <typename T>
-void Groups16(const float* x, int64_t ldx, const T* w, int64_t ldw,
+void Groups16(const float* x, int64_t ldx, bool tiles, const T* w, int64_t ldw,
               int64_t gstride, int64_t pstride, int64_t k, int64_t groups,
               float* y, int64_t ldy, int64_t rows, const float* scale) {
+  if (tiles) ldx = k;
   for (int64_t g = 0; g < groups; ++g) {
     for (int64_t r = 0; r < rows; ++r) {
       GemvTail(x + r * ldx, w + GroupOffset(g, gstride, pstride), k, 16, ldw, 0,
@@ -410,8 +421,8 @@ void GemmAccumulateT(const float* x, int64_t ldx, const T* w, int64_t ldw,
                      int64_t k, int64_t n, float* y, int64_t ldy, int64_t rows,
                      const float* scale) {
   const int64_t n16 = n - n % 16;
-  Groups16(x, ldx, w, ldw, /*gstride=*/16, /*pstride=*/32, k, n16 / 16, y, ldy,
-           rows, scale);
+  Groups16(x, ldx, /*tiles=*/false, w, ldw, /*gstride=*/16, /*pstride=*/32, k,
+           n16 / 16, y, ldy, rows, scale);
   if (n16 < n) {
     for (int64_t r = 0; r < rows; ++r)
       GemvTail(x + r * ldx, w, k, n, ldw, n16, y + r * ldy, scale);
@@ -432,20 +443,63 @@ void GemmAccumulate(const float* x, int64_t ldx, const uint16_t* w, int64_t ldw,
   GemmAccumulateT(x, ldx, w, ldw, k, n, y, ldy, rows, scale);
 }
 
+namespace {
+
+// The panels' group addressing (PanelGemmAccumulate) for either x layout.
+void Panels(const float* x, int64_t ldx, bool tiles, const float* panels,
+            int64_t k, int64_t n_panels, float* y, int64_t ldy, int64_t rows,
+            const float* scale) {
+  Groups16(x, ldx, tiles, panels, /*ldw=*/16, /*gstride=*/16 * k,
+           /*pstride=*/32 * k, k, n_panels, y, ldy, rows, scale);
+}
+
+void Panels(const float* x, int64_t ldx, bool tiles, const uint16_t* panels,
+            int64_t k, int64_t n_panels, float* y, int64_t ldy, int64_t rows,
+            const float* scale) {
+  // A panel is a pair of groups, the next panel w * k values on.
+  constexpr int64_t w = kBf16PanelColumns;
+  Groups16(x, ldx, tiles, panels, /*ldw=*/w, /*gstride=*/16,
+           /*pstride=*/w * k, k, n_panels * (w / 16), y, ldy, rows, scale);
+}
+
+}  // namespace
+
 void PanelGemmAccumulate(const float* x, int64_t ldx, const float* panels,
                          int64_t k, int64_t n_panels, float* y, int64_t ldy,
                          int64_t rows, const float* scale) {
-  Groups16(x, ldx, panels, /*ldw=*/16, /*gstride=*/16 * k, /*pstride=*/32 * k,
-           k, n_panels, y, ldy, rows, scale);
+  Panels(x, ldx, /*tiles=*/false, panels, k, n_panels, y, ldy, rows, scale);
 }
 
 void PanelGemmAccumulate(const float* x, int64_t ldx, const uint16_t* panels,
                          int64_t k, int64_t n_panels, float* y, int64_t ldy,
                          int64_t rows, const float* scale) {
-  // A panel is a pair of groups, the next panel w * k values on.
-  constexpr int64_t w = kBf16PanelColumns;
-  Groups16(x, ldx, panels, /*ldw=*/w, /*gstride=*/16, /*pstride=*/w * k, k,
-           n_panels * (w / 16), y, ldy, rows, scale);
+  Panels(x, ldx, /*tiles=*/false, panels, k, n_panels, y, ldy, rows, scale);
+}
+
+void PanelGemmAccumulateTiles(const float* tiles, const float* panels,
+                              int64_t k, int64_t n_panels, float* y,
+                              int64_t ldy, int64_t rows) {
+  Panels(tiles, k, /*tiles=*/true, panels, k, n_panels, y, ldy, rows, nullptr);
+}
+
+void PanelGemmAccumulateTiles(const float* tiles, const uint16_t* panels,
+                              int64_t k, int64_t n_panels, float* y,
+                              int64_t ldy, int64_t rows) {
+  Panels(tiles, k, /*tiles=*/true, panels, k, n_panels, y, ldy, rows, nullptr);
+}
+
+void PackRowTiles(const float* x, int64_t ldx, int64_t k, int64_t rows,
+                  float* tiles) {
+  for (int64_t t = 0; t < rows; t += kGemmRowTile) {
+    const int64_t R = std::min(kGemmRowTile, rows - t);
+    float* out = tiles + t * k;
+    // Written in order; the R rows' current lines stay in L1 as they are
+    // read across.
+    const float* in = x + t * ldx;
+    for (int64_t c = 0; c < k; ++c) {
+      for (int64_t r = 0; r < R; ++r) out[c * R + r] = in[r * ldx + c];
+    }
+  }
 }
 
 #if defined(__AVX512F__)

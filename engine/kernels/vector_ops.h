@@ -75,6 +75,32 @@ void PanelGemmAccumulate(const float* x, int64_t ldx, const uint16_t* panels,
                          int64_t rows, const float* scale = nullptr);
 inline constexpr int64_t kBf16PanelColumns = 32;
 
+// Rows of the packed GEMM's register tile: 12 with AVX-512, 6 with AVX2, 1 in
+// the scalar build.
+#if defined(__AVX512F__)
+inline constexpr int64_t kGemmRowTile = 12;
+#elif defined(__AVX2__) && defined(__FMA__)
+inline constexpr int64_t kGemmRowTile = 6;
+#else
+inline constexpr int64_t kGemmRowTile = 1;
+#endif
+
+// Copies x[r, 0:k] for r < rows (rows ldx apart) to `tiles` (rows * k floats)
+// as the register tile reads them: the rows in tiles of kGemmRowTile (the last
+// may be shorter), the tile from row t at tiles + t * k holding its R rows
+// column by column, [k][R]. A tile's step over k then reads one short run,
+// where plain rows are R lines 4 KB or more apart, each behind its own
+// pointer: prompt-sized GEMMs ran 8-15% faster so (AVX-512, Xeon).
+void PackRowTiles(const float* x, int64_t ldx, int64_t k, int64_t rows,
+                  float* tiles);
+// PanelGemmAccumulate over rows packed by PackRowTiles.
+void PanelGemmAccumulateTiles(const float* tiles, const float* panels,
+                              int64_t k, int64_t n_panels, float* y,
+                              int64_t ldy, int64_t rows);
+void PanelGemmAccumulateTiles(const float* tiles, const uint16_t* panels,
+                              int64_t k, int64_t n_panels, float* y,
+                              int64_t ldy, int64_t rows);
+
 // Up to this many rows PanelGemmAccumulate reads two panels at once when given
 // two (two memory streams per thread); a caller splitting panels over threads
 // hands them out in pairs up to it. With AVX-512 every row tile does (its 32

@@ -466,6 +466,61 @@ TEST(CpuKernelsTest, GemmAccumulateMatchesNaive) {
   }
 }
 
+// PackRowTiles then PanelGemmAccumulateTiles against y + x @ w in double, over
+// f32 panels of 16 columns and bf16 panels of 32: one tile, a full tile and a
+// short one, several; strided x and y rows.
+TEST(CpuKernelsTest, PanelGemmOverRowTilesMatchesNaive) {
+  std::mt19937 rng(12);
+  for (auto [rows, k, panels] : {std::tuple<int, int, int>{1, 1, 1},
+                                 {5, 9, 2},
+                                 {12, 33, 3},
+                                 {13, 20, 1},
+                                 {30, 64, 4},
+                                 {37, 17, 5}}) {
+    const int ldx = k + 3;
+    auto x = Random(rows * ldx, rng);
+    std::vector<float> tiles(rows * k);
+    PackRowTiles(x.data(), ldx, k, rows, tiles.data());
+    for (int width : {16, int{kBf16PanelColumns}}) {
+      const int n = panels * width, ldy = n + 2;
+      auto w = Random(k * n, rng), y = Random(rows * ldy, rng);
+      // Panel p holds columns [p * width, (p + 1) * width), row by row.
+      std::vector<float> packed(k * n);
+      std::vector<uint16_t> packed_bf16(k * n);
+      for (int p = 0; p < panels; ++p) {
+        for (int c = 0; c < k; ++c) {
+          for (int j = 0; j < width; ++j) {
+            const int i = (p * k + c) * width + j;
+            packed[i] = w[c * n + p * width + j];
+            packed_bf16[i] = FloatToBf16(packed[i]);
+            if (width != 16)
+              w[c * n + p * width + j] = Bf16ToFloat(packed_bf16[i]);
+          }
+        }
+      }
+      auto want = y;
+      for (int r = 0; r < rows; ++r) {
+        for (int j = 0; j < n; ++j) {
+          double acc = want[r * ldy + j];
+          for (int c = 0; c < k; ++c)
+            acc += double(x[r * ldx + c]) * w[c * n + j];
+          want[r * ldy + j] = static_cast<float>(acc);
+        }
+      }
+      auto got = y;
+      if (width == 16) {
+        PanelGemmAccumulateTiles(tiles.data(), packed.data(), k, panels,
+                                 got.data(), ldy, rows);
+      } else {
+        PanelGemmAccumulateTiles(tiles.data(), packed_bf16.data(), k, panels,
+                                 got.data(), ldy, rows);
+      }
+      EXPECT_LT(MaxAbsDiff(got, want), 1e-4)
+          << rows << "x" << k << " panels " << panels << " of " << width;
+    }
+  }
+}
+
 TEST(CpuKernelsTest, CausalConvMatchesReference) {
   std::mt19937 rng(6);
   for (auto [S, M, kL, kS, T] :
@@ -508,9 +563,11 @@ TEST(DenseLinearTest, OnednnAndPackedMatchReferenceForManyShapes) {
   for (DenseKernel kernel : {DenseKernel::kOnednn, DenseKernel::kPacked}) {
     const int which = static_cast<int>(kernel);
     // Packed: whole 16-column panels, a tail, or only a tail; 17 panels and
-    // a tail are handed to threads in pairs and one single.
+    // a tail are handed to threads in pairs and one single; 32 and a tail
+    // take many rows through row tiles.
     for (auto [k, n] : {std::pair<int, int>{1, 1},
                         {33, 17 * 16 + 3},
+                        {21, 32 * 16 + 5},
                         {20, 64},  // four panels: paired when two threads
                         {17, 5},
                         {64, 96},
@@ -523,8 +580,8 @@ TEST(DenseLinearTest, OnednnAndPackedMatchReferenceForManyShapes) {
       ASSERT_TRUE(fast.ok()) << fast.status();
       auto ref = MakeReferenceLinear(w, b, k, n);
       // One object serves every M; the packed kernel does rows six (AVX2) or
-      // twelve (AVX-512) at a time.
-      for (int m : {1, 2, 3, 4, 5, 6, 7, 12, 13, 16, 25, 64}) {
+      // twelve (AVX-512) at a time, from twice that packed into row tiles.
+      for (int m : {1, 2, 3, 4, 5, 6, 7, 12, 13, 16, 25, 37, 64}) {
         auto x = Random(m * k, rng);
         std::vector<float> y1(m * n), y2(m * n);
         ASSERT_TRUE((*fast)->Forward(x.data(), m, y1.data()).ok());
@@ -560,9 +617,9 @@ TEST(Bf16LinearTest, MatchesReferenceOnRoundedWeights) {
     ASSERT_TRUE(fast.ok()) << fast.status();
     auto ref = MakeReferenceLinear(rounded, b, k, n);
     EXPECT_EQ((*fast)->weight_bytes(), int64_t(k) * n * 2 + n * 4);
-    // One to four rows (panel pairs), five (one panel at a time), and past
-    // one tile.
-    for (int m : {1, 2, 3, 4, 5, 13}) {
+    // One to four rows (panel pairs), five (one panel at a time), past one
+    // tile, and enough to go through row tiles (PackRowTiles).
+    for (int m : {1, 2, 3, 4, 5, 13, 30}) {
       auto x = Random(m * k, rng);
       std::vector<float> y1(m * n), y2(m * n);
       ASSERT_TRUE((*fast)->Forward(x.data(), m, y1.data()).ok());
