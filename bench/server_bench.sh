@@ -35,10 +35,14 @@ sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' "$METRICS
 # Prompts of 32 tokens, 64 new tokens each: the engine figure is at context
 # 32, where the streams' decoding starts. The host's speed drifts by tens of
 # percent between minutes, so one stream (where the server's own cost shows)
-# is measured three times, each server run next to an engine run.
-# The server's own metrics around each one-stream run split its inter-token
-# latency into the engine step it timed and the rest, in the same minute.
+# is measured three times, each server run next to an engine run, and each
+# right after a 16-stream run, so each 16-against-1 ratio comes from one
+# minute. The server's own metrics around each one-stream run split its
+# inter-token latency into the engine step it timed and the rest.
 for rep in 1 2 3; do
+  "$BIN/bench/terraserve-load" --addr="$ADDR" --concurrency=16 --requests=32 \
+    --prompt_tokens=32:32 --output_tokens=64:64 --vocab=2000 \
+    --json_out="$OUT/${NAME}_rep${rep}_load_c16.json"
   scrape "$MODEL/metrics_before"
   "$BIN/bench/terraserve-load" --addr="$ADDR" --concurrency=1 --requests=4 \
     --prompt_tokens=32:32 --output_tokens=64:64 --vocab=2000 \
@@ -66,11 +70,10 @@ SPLIT
     --json_out="$OUT/${NAME}_rep${rep}_engine.json"
 done
 cp "$OUT/${NAME}_rep3_load_c1.json" "$OUT/${NAME}_load_c1.json"
-for c in 4 16; do
-  "$BIN/bench/terraserve-load" --addr="$ADDR" --concurrency=$c --requests=$((c * 2)) \
-    --prompt_tokens=32:32 --output_tokens=64:64 --vocab=2000 \
-    --json_out="$OUT/${NAME}_load_c$c.json"
-done
+cp "$OUT/${NAME}_rep3_load_c16.json" "$OUT/${NAME}_load_c16.json"
+"$BIN/bench/terraserve-load" --addr="$ADDR" --concurrency=4 --requests=8 \
+  --prompt_tokens=32:32 --output_tokens=64:64 --vocab=2000 \
+  --json_out="$OUT/${NAME}_load_c4.json"
 kill "$SERVER"; wait "$SERVER" || true
 "$BIN/bench/terraserve-bench" --configs="$CONFIG" --batch_sizes=1,4,16 --contexts=32 \
   --decode_steps=32 --ff_layers=false --threads="$THREADS" \
@@ -81,7 +84,7 @@ import json, statistics, sys
 out, name = sys.argv[1], sys.argv[2]
 def engine(path):
     return {r["batch"]: r for r in json.load(open(path))["results"]}
-overheads = []
+overheads, scaling = [], []
 for rep in (1, 2, 3):
     e = engine(f"{out}/{name}_rep{rep}_engine.json")[1]["ms_per_token_median"]
     s = json.load(open(f"{out}/{name}_rep{rep}_load_c1.json"))["itl_ms"]["p50"]
@@ -92,7 +95,13 @@ for rep in (1, 2, 3):
           f"({(s / e - 1) * 100:+.1f}%); inside the server, engine step mean "
           f"{split['step_ms_mean']:.2f} ms, ITL mean {split['itl_ms_mean']:.2f} ms "
           f"({own * 100:+.1f}%)")
+    one = json.load(open(f"{out}/{name}_rep{rep}_load_c1.json"))["tokens_per_s"]
+    many = json.load(open(f"{out}/{name}_rep{rep}_load_c16.json"))["tokens_per_s"]
+    scaling.append(many / one)
+    print(f"16 streams against 1, pair {rep}: {many:.1f} / {one:.1f} tokens/s = "
+          f"{many / one:.2f}x")
 print(f" 1 stream: median server overhead {statistics.median(overheads) * 100:+.1f}%")
+print(f"16 streams against 1: median {statistics.median(scaling):.2f}x")
 eng = engine(f"{out}/{name}_engine.json")
 for c in (1, 4, 16):
     load = json.load(open(f"{out}/{name}_load_c{c}.json"))
