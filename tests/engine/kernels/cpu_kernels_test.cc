@@ -484,7 +484,8 @@ TEST(CpuKernelsTest, PanelGemmOverRowTilesMatchesNaive) {
     for (int width : {16, int{kBf16PanelColumns}}) {
       const int n = panels * width, ldy = n + 2;
       auto w = Random(k * n, rng), y = Random(rows * ldy, rng);
-      // Panel p holds columns [p * width, (p + 1) * width), row by row.
+      // Panel p holds columns [p * width, (p + 1) * width), row by row. Over
+      // bf16 panels the naive product takes w as rounded.
       std::vector<float> packed(k * n);
       std::vector<uint16_t> packed_bf16(k * n);
       for (int p = 0; p < panels; ++p) {
