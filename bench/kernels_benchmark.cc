@@ -90,7 +90,11 @@ BENCHMARK(BM_DenseMatmul)
                    {1024},
                    {64, 96}})
     ->Args({static_cast<int>(DenseKernel::kOnednn), 256, 96, 6144})
-    ->Args({static_cast<int>(DenseKernel::kPacked), 256, 96, 6144});
+    ->Args({static_cast<int>(DenseKernel::kPacked), 256, 96, 6144})
+    // A 256-row prompt chunk of medium-dense's FF (the packed kernel's row
+    // tiles).
+    ->Args({static_cast<int>(DenseKernel::kOnednn), 256, 1024, 4096})
+    ->Args({static_cast<int>(DenseKernel::kPacked), 256, 1024, 4096});
 
 // The packed kernel over bf16 weights (the bf16 controller and output layer
 // options), at the decode shapes it serves: half the bytes of the f32 case.
