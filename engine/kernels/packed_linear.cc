@@ -13,10 +13,10 @@ namespace {
 // many rows and output columns: prompt chunks and large decode batches, where
 // the GEMM is bound by the cores rather than by reading the weights, and
 // wide enough that the copy is small against it. On a Xeon (AVX-512), 24-512
-// rows of 1024 x 512 to 4096 and 4096 x 1024 ran 1-12% faster so; 16 rows (a
-// pass bound by memory) and 256 rows of 1024 x 64 or x 96 (where the copy is
-// a large part of the GEMM) ran slower. Not in the scalar build, whose tiles
-// are plain rows.
+// rows of 1024 x 512 to 4096 and 4096 x 1024 ran 1-12% faster so in all but
+// one noisy run; 16 rows (a pass bound by memory) and 256 rows of 1024 x 64
+// or x 96 (where the copy is a large part of the GEMM) ran slower. Not in the
+// scalar build, whose tiles are plain rows.
 constexpr int64_t kTilesFromRows =
     kGemmRowTile > 1 ? 2 * kGemmRowTile : INT64_MAX;
 constexpr int64_t kTilesFromColumns = 512;

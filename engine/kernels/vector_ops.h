@@ -90,8 +90,8 @@ inline constexpr int64_t kGemmRowTile = 1;
 // may be shorter), the tile from row t at tiles + t * k holding its R rows
 // column by column, [k][R]. A tile's step over k then reads one short run,
 // where plain rows are R lines 4 KB or more apart, each behind its own
-// pointer: GEMMs of 24-512 rows ran 1-12% faster so, a whole dense prompt
-// step 1.18x (AVX-512, Xeon).
+// pointer: GEMMs of 24-512 rows ran 1-12% faster so in all but one noisy
+// run, a whole dense prompt step 1.18x (AVX-512, Xeon).
 void PackRowTiles(const float* x, int64_t ldx, int64_t k, int64_t rows,
                   float* tiles);
 // PanelGemmAccumulate over rows packed by PackRowTiles.
