@@ -9,7 +9,7 @@
 namespace terraserve::engine {
 namespace {
 
-// Forward packs x into row tiles (PackRowTiles) before the panels from this
+// Forward packs x into row tiles (PackRowTiles) before f32 panels from this
 // many rows and output columns: prompt chunks and large decode batches, where
 // the GEMM is bound by the cores rather than by reading the weights, and
 // wide enough that the copy is small against it. On a Xeon (AVX-512), 24-512
@@ -99,9 +99,10 @@ class PackedLinear final : public Linear {
     const bool even_pairs = panels_ % (2 * TeamSize()) == 0;
     const int64_t pairs =
         m <= kPairRows && (panels_ >= 16 || even_pairs) ? panels_ / 2 : 0;
-    const float* tiles = m >= kTilesFromRows && n_ >= kTilesFromColumns
-                             ? RowTiles(x, m, k_)
-                             : nullptr;
+    const float* tiles =
+        sizeof(T) == 4 && m >= kTilesFromRows && n_ >= kTilesFromColumns
+            ? RowTiles(x, m, k_)
+            : nullptr;
     // Guided: on a shared host a vCPU can lose its core for milliseconds, and
     // with static halves the other thread then waits at the join (the wait
     // was 10% of a noisy batch-16 step); guided hands out shrinking chunks,
@@ -180,13 +181,16 @@ class PackedLinear final : public Linear {
                         i1 - i0, count, y + j0, n_, m, scale);
   }
 
-  // Panels over x packed by RowTiles.
+  // Panels over x packed by RowTiles (f32 weights; Forward packs none for
+  // bf16 ones).
   void PanelsOfTiles(const float* tiles, int64_t m, int64_t first,
                      int64_t count, float* y) const {
-    const int64_t j0 = first * kPanel;
-    StartWithBias(m, j0, count * kPanel, y);
-    PanelGemmAccumulateTiles(tiles, packed_.data() + first * k_ * kPanel, k_,
-                             count, y + j0, n_, m);
+    if constexpr (sizeof(T) == 4) {
+      const int64_t j0 = first * kPanel;
+      StartWithBias(m, j0, count * kPanel, y);
+      PanelGemmAccumulateTiles(tiles, packed_.data() + first * k_ * kPanel, k_,
+                               count, y + j0, n_, m);
+    }
   }
 
   // The columns past the last full panel, as Panels.

@@ -344,7 +344,7 @@ constexpr auto Gemm16Table(std::integer_sequence<int, R...>) {
 
 // The kernels for a tile of up to kRowTile rows, by P, kScaled and kTiles
 // (four groups, a bf16 panel pair: up to kBf16PanelPairRows). Tiles come
-// unscaled only (PanelGemmAccumulateTiles).
+// unscaled over f32 weights only (PanelGemmAccumulateTiles).
 template <int P, bool kScaled, typename T, bool kTiles>
 constexpr auto kGemm16 = Gemm16Table<P, kScaled, T, kTiles>(
     std::make_integer_sequence<int, P == 1   ? Simd::kRowTile
@@ -354,9 +354,11 @@ constexpr auto kGemm16 = Gemm16Table<P, kScaled, T, kTiles>(
 // The table for a call's x layout and scale.
 template <int P, typename T>
 const auto& Gemm16For(const float* scale, bool tiles) {
-  return tiles              ? kGemm16<P, false, T, true>
-         : scale != nullptr ? kGemm16<P, true, T, false>
-                            : kGemm16<P, false, T, false>;
+  if constexpr (sizeof(T) == 4) {
+    if (tiles) return kGemm16<P, false, T, true>;
+  }
+  return scale != nullptr ? kGemm16<P, true, T, false>
+                          : kGemm16<P, false, T, false>;
 }
 
 // Every group of 16 columns (at GroupOffset), kRowTile rows at a time; up to
@@ -365,8 +367,9 @@ const auto& Gemm16For(const float* scale, bool tiles) {
 // is one line a row, one stream, so up to kBf16PanelPairRows rows take four
 // (two panels): a one-row GEMV of 1024 x 4096 from memory on a Xeon (Ice
 // Lake) read 28-30% faster than one panel at a time without the prefetch,
-// 13-14% faster than with it. `tiles`: x is PackRowTiles' layout, the tile
-// from row r at x + r * k (ldx unused); then `scale` must be null.
+// 13-14% faster than with it. `tiles` (f32 weights only): x is PackRowTiles'
+// layout, the tile from row r at x + r * k (ldx unused); then `scale` must be
+// null.
 template <typename T>
 void Groups16(const float* x, int64_t ldx, bool tiles, const T* w, int64_t ldw,
               int64_t gstride, int64_t pstride, int64_t k, int64_t groups,
@@ -443,49 +446,27 @@ void GemmAccumulate(const float* x, int64_t ldx, const uint16_t* w, int64_t ldw,
   GemmAccumulateT(x, ldx, w, ldw, k, n, y, ldy, rows, scale);
 }
 
-namespace {
-
-// The panels' group addressing (PanelGemmAccumulate) for either x layout.
-void Panels(const float* x, int64_t ldx, bool tiles, const float* panels,
-            int64_t k, int64_t n_panels, float* y, int64_t ldy, int64_t rows,
-            const float* scale) {
-  Groups16(x, ldx, tiles, panels, /*ldw=*/16, /*gstride=*/16 * k,
-           /*pstride=*/32 * k, k, n_panels, y, ldy, rows, scale);
-}
-
-void Panels(const float* x, int64_t ldx, bool tiles, const uint16_t* panels,
-            int64_t k, int64_t n_panels, float* y, int64_t ldy, int64_t rows,
-            const float* scale) {
-  // A panel is a pair of groups, the next panel w * k values on.
-  constexpr int64_t w = kBf16PanelColumns;
-  Groups16(x, ldx, tiles, panels, /*ldw=*/w, /*gstride=*/16,
-           /*pstride=*/w * k, k, n_panels * (w / 16), y, ldy, rows, scale);
-}
-
-}  // namespace
-
 void PanelGemmAccumulate(const float* x, int64_t ldx, const float* panels,
                          int64_t k, int64_t n_panels, float* y, int64_t ldy,
                          int64_t rows, const float* scale) {
-  Panels(x, ldx, /*tiles=*/false, panels, k, n_panels, y, ldy, rows, scale);
+  Groups16(x, ldx, /*tiles=*/false, panels, /*ldw=*/16, /*gstride=*/16 * k,
+           /*pstride=*/32 * k, k, n_panels, y, ldy, rows, scale);
 }
 
 void PanelGemmAccumulate(const float* x, int64_t ldx, const uint16_t* panels,
                          int64_t k, int64_t n_panels, float* y, int64_t ldy,
                          int64_t rows, const float* scale) {
-  Panels(x, ldx, /*tiles=*/false, panels, k, n_panels, y, ldy, rows, scale);
+  // A panel is a pair of groups, the next panel w * k values on.
+  constexpr int64_t w = kBf16PanelColumns;
+  Groups16(x, ldx, /*tiles=*/false, panels, /*ldw=*/w, /*gstride=*/16,
+           /*pstride=*/w * k, k, n_panels * (w / 16), y, ldy, rows, scale);
 }
 
 void PanelGemmAccumulateTiles(const float* tiles, const float* panels,
                               int64_t k, int64_t n_panels, float* y,
                               int64_t ldy, int64_t rows) {
-  Panels(tiles, k, /*tiles=*/true, panels, k, n_panels, y, ldy, rows, nullptr);
-}
-
-void PanelGemmAccumulateTiles(const float* tiles, const uint16_t* panels,
-                              int64_t k, int64_t n_panels, float* y,
-                              int64_t ldy, int64_t rows) {
-  Panels(tiles, k, /*tiles=*/true, panels, k, n_panels, y, ldy, rows, nullptr);
+  Groups16(tiles, k, /*tiles=*/true, panels, /*ldw=*/16, /*gstride=*/16 * k,
+           /*pstride=*/32 * k, k, n_panels, y, ldy, rows, /*scale=*/nullptr);
 }
 
 void PackRowTiles(const float* x, int64_t ldx, int64_t k, int64_t rows,

@@ -94,11 +94,10 @@ inline constexpr int64_t kGemmRowTile = 1;
 // run, a whole dense prompt step 1.18x (AVX-512, Xeon).
 void PackRowTiles(const float* x, int64_t ldx, int64_t k, int64_t rows,
                   float* tiles);
-// PanelGemmAccumulate over rows packed by PackRowTiles.
+// PanelGemmAccumulate over rows packed by PackRowTiles, f32 panels. (Not
+// built for bf16 panels: it was not measured there, and each variant of the
+// register tile costs minutes of the sanitizer builds.)
 void PanelGemmAccumulateTiles(const float* tiles, const float* panels,
-                              int64_t k, int64_t n_panels, float* y,
-                              int64_t ldy, int64_t rows);
-void PanelGemmAccumulateTiles(const float* tiles, const uint16_t* panels,
                               int64_t k, int64_t n_panels, float* y,
                               int64_t ldy, int64_t rows);
 

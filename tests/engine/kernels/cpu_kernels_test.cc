@@ -467,8 +467,8 @@ TEST(CpuKernelsTest, GemmAccumulateMatchesNaive) {
 }
 
 // PackRowTiles then PanelGemmAccumulateTiles against y + x @ w in double, over
-// f32 panels of 16 columns and bf16 panels of 32: one tile, a full tile and a
-// short one, several; strided x and y rows.
+// f32 panels of 16 columns: one tile, a full tile and a short one, several;
+// strided x and y rows.
 TEST(CpuKernelsTest, PanelGemmOverRowTilesMatchesNaive) {
   std::mt19937 rng(12);
   for (auto [rows, k, panels] : {std::tuple<int, int, int>{1, 1, 1},
@@ -477,48 +477,33 @@ TEST(CpuKernelsTest, PanelGemmOverRowTilesMatchesNaive) {
                                  {13, 20, 1},
                                  {30, 64, 4},
                                  {37, 17, 5}}) {
-    const int ldx = k + 3;
-    auto x = Random(rows * ldx, rng);
+    const int ldx = k + 3, n = panels * 16, ldy = n + 2;
+    auto x = Random(rows * ldx, rng), w = Random(k * n, rng),
+         y = Random(rows * ldy, rng);
     std::vector<float> tiles(rows * k);
     PackRowTiles(x.data(), ldx, k, rows, tiles.data());
-    for (int width : {16, int{kBf16PanelColumns}}) {
-      const int n = panels * width, ldy = n + 2;
-      auto w = Random(k * n, rng), y = Random(rows * ldy, rng);
-      // Panel p holds columns [p * width, (p + 1) * width), row by row. Over
-      // bf16 panels the naive product takes w as rounded.
-      std::vector<float> packed(k * n);
-      std::vector<uint16_t> packed_bf16(k * n);
-      for (int p = 0; p < panels; ++p) {
-        for (int c = 0; c < k; ++c) {
-          for (int j = 0; j < width; ++j) {
-            const int i = (p * k + c) * width + j;
-            packed[i] = w[c * n + p * width + j];
-            packed_bf16[i] = FloatToBf16(packed[i]);
-            if (width != 16)
-              w[c * n + p * width + j] = Bf16ToFloat(packed_bf16[i]);
-          }
-        }
+    // Panel p holds columns [16p, 16p + 16), row by row.
+    std::vector<float> packed(k * n);
+    for (int p = 0; p < panels; ++p) {
+      for (int c = 0; c < k; ++c) {
+        for (int j = 0; j < 16; ++j)
+          packed[(p * k + c) * 16 + j] = w[c * n + p * 16 + j];
       }
-      auto want = y;
-      for (int r = 0; r < rows; ++r) {
-        for (int j = 0; j < n; ++j) {
-          double acc = want[r * ldy + j];
-          for (int c = 0; c < k; ++c)
-            acc += double(x[r * ldx + c]) * w[c * n + j];
-          want[r * ldy + j] = static_cast<float>(acc);
-        }
-      }
-      auto got = y;
-      if (width == 16) {
-        PanelGemmAccumulateTiles(tiles.data(), packed.data(), k, panels,
-                                 got.data(), ldy, rows);
-      } else {
-        PanelGemmAccumulateTiles(tiles.data(), packed_bf16.data(), k, panels,
-                                 got.data(), ldy, rows);
-      }
-      EXPECT_LT(MaxAbsDiff(got, want), 1e-4)
-          << rows << "x" << k << " panels " << panels << " of " << width;
     }
+    auto want = y;
+    for (int r = 0; r < rows; ++r) {
+      for (int j = 0; j < n; ++j) {
+        double acc = want[r * ldy + j];
+        for (int c = 0; c < k; ++c)
+          acc += double(x[r * ldx + c]) * w[c * n + j];
+        want[r * ldy + j] = static_cast<float>(acc);
+      }
+    }
+    auto got = y;
+    PanelGemmAccumulateTiles(tiles.data(), packed.data(), k, panels, got.data(),
+                             ldy, rows);
+    EXPECT_LT(MaxAbsDiff(got, want), 1e-4)
+        << rows << "x" << k << " panels " << panels;
   }
 }
 
@@ -618,8 +603,8 @@ TEST(Bf16LinearTest, MatchesReferenceOnRoundedWeights) {
     ASSERT_TRUE(fast.ok()) << fast.status();
     auto ref = MakeReferenceLinear(rounded, b, k, n);
     EXPECT_EQ((*fast)->weight_bytes(), int64_t(k) * n * 2 + n * 4);
-    // One to four rows (panel pairs), five (one panel at a time), past one
-    // tile, and enough to go through row tiles (PackRowTiles).
+    // One to four rows (panel pairs), five (one panel at a time), and past
+    // one tile or two.
     for (int m : {1, 2, 3, 4, 5, 13, 30}) {
       auto x = Random(m * k, rng);
       std::vector<float> y1(m * n), y2(m * n);
