@@ -87,7 +87,8 @@ def engine(path):
 overheads, scaling = [], []
 for rep in (1, 2, 3):
     e = engine(f"{out}/{name}_rep{rep}_engine.json")[1]["ms_per_token_median"]
-    s = json.load(open(f"{out}/{name}_rep{rep}_load_c1.json"))["itl_ms"]["p50"]
+    one = json.load(open(f"{out}/{name}_rep{rep}_load_c1.json"))
+    s = one["itl_ms"]["p50"]
     overheads.append(s / e - 1)
     split = json.load(open(f"{out}/{name}_rep{rep}_split.json"))
     own = split["itl_ms_mean"] / split["step_ms_mean"] - 1
@@ -95,11 +96,10 @@ for rep in (1, 2, 3):
           f"({(s / e - 1) * 100:+.1f}%); inside the server, engine step mean "
           f"{split['step_ms_mean']:.2f} ms, ITL mean {split['itl_ms_mean']:.2f} ms "
           f"({own * 100:+.1f}%)")
-    one = json.load(open(f"{out}/{name}_rep{rep}_load_c1.json"))["tokens_per_s"]
     many = json.load(open(f"{out}/{name}_rep{rep}_load_c16.json"))["tokens_per_s"]
-    scaling.append(many / one)
-    print(f"16 streams against 1, pair {rep}: {many:.1f} / {one:.1f} tokens/s = "
-          f"{many / one:.2f}x")
+    scaling.append(many / one["tokens_per_s"])
+    print(f"16 streams against 1, pair {rep}: {many:.1f} / "
+          f"{one['tokens_per_s']:.1f} tokens/s = {scaling[-1]:.2f}x")
 print(f" 1 stream: median server overhead {statistics.median(overheads) * 100:+.1f}%")
 print(f"16 streams against 1: median {statistics.median(scaling):.2f}x")
 eng = engine(f"{out}/{name}_engine.json")
